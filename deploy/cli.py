@@ -1,0 +1,127 @@
+"""The `nearline` command. Each role's commands are imported only when they run, so a
+command never pays for (or breaks on) another role's dependencies.
+
+Example::
+
+    $ nearline dev up && eval "$(nearline dev env)" && nearline dev status
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import typer
+
+from schemas.errors import NearlineError
+
+if TYPE_CHECKING:
+    from deploy.settings import StackSettings
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="nearline: a Kafka-native recommendation platform.",
+)
+dev = typer.Typer(no_args_is_help=True, help="The local Kafka and PostgreSQL stack.")
+app.add_typer(dev, name="dev")
+
+
+def _stack_settings() -> StackSettings:
+    from deploy.settings import StackSettings
+    from schemas.settings import load
+
+    return load(StackSettings)
+
+
+@dev.command("up")
+def dev_up() -> None:
+    """Start Apache Kafka (KRaft) and, unless DATABASE_URL is set, PostgreSQL. Idempotent."""
+    from deploy import stack
+    from schemas.connectivity import database_version
+    from schemas.settings import DatabaseSettings, load
+
+    settings = _stack_settings()
+    external = load(DatabaseSettings).database_url
+    if external is not None:  # check it first: a wrong URL should not leave a broker behind
+        version = database_version(external.get_secret_value())
+    endpoints = stack.up(settings, postgres=external is None, log=_err)
+    if external is not None:
+        _err(f"postgres   using DATABASE_URL (PostgreSQL {version})")
+    _err(f'ready: eval "$(nearline dev env)"  # Kafka at {endpoints.kafka_bootstrap}')
+    if endpoints.database_url:
+        typer.echo(f"DATABASE_URL={endpoints.database_url}")
+
+
+@dev.command("down")
+def dev_down() -> None:
+    """Stop exactly the processes `nearline dev up` started."""
+    from deploy import stack
+
+    stack.down(_stack_settings(), log=_err)
+
+
+@dev.command("status")
+def dev_status() -> None:
+    """Show what runs, where, and which Kafka version."""
+    from deploy import stack
+
+    for line in stack.status(_stack_settings()):
+        typer.echo(line)
+
+
+@dev.command("env")
+def dev_env() -> None:
+    """Print `export KAFKA_BOOTSTRAP_SERVERS=… DATABASE_URL=…` for eval."""
+    from deploy import stack
+    from schemas.settings import DatabaseSettings, load
+
+    external = load(DatabaseSettings).database_url
+    typer.echo(
+        stack.env_exports(_stack_settings(), external.get_secret_value() if external else None)
+    )
+
+
+@dev.command("check")
+def dev_check() -> None:
+    """Check that KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL answer (any cluster, not only ours)."""
+    from schemas.connectivity import broker_metadata, database_version
+    from schemas.settings import DatabaseSettings, KafkaSettings, load
+
+    kafka = load(KafkaSettings)
+    info = broker_metadata(kafka.client_config())
+    typer.echo(
+        f"kafka      {kafka.bootstrap_servers}: cluster {info.cluster_id}, "
+        f"{info.brokers} broker(s), {info.topics} topics"
+    )
+    typer.echo(f"postgres   PostgreSQL {database_version(load(DatabaseSettings).url())}")
+
+
+def _err(line: str) -> None:
+    typer.echo(line, err=True)
+
+
+def main() -> None:
+    """Entry point: run the app, turning nearline's own errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except NearlineError as exc:
+        typer.echo(f"nearline: error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("nearline: interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One-time set-up of a machine for nearline, safe to run again:
+#   - the PostgreSQL server from Debian's packages (skipped when DATABASE_URL is set),
+#   - Java and Maven, which fetch and run the Apache Kafka broker,
+#   - a virtualenv in .venv with nearline and its test extras installed in editable mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+apt_packages=()
+if [ -z "${DATABASE_URL:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    apt_packages+=(postgresql)
+fi
+command -v java >/dev/null || apt_packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || apt_packages+=(maven)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+    echo "setup: installing ${apt_packages[*]} with apt-get"
+    $SUDO apt-get update -q
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "${apt_packages[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: nearline needs Python >= 3.11; set PYTHON=/path/to/python3.11" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: done; the command is .venv/bin/nearline"
