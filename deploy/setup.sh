@@ -2,7 +2,8 @@
 # One-time set-up of a machine for nearline, safe to run again:
 #   - the PostgreSQL server from Debian's packages (skipped when DATABASE_URL is set),
 #   - Java and Maven, which fetch and run the Apache Kafka broker,
-#   - a virtualenv in .venv with nearline and its test extras installed in editable mode.
+#   - a virtualenv in .venv with nearline and its test extras installed in editable mode,
+#   - MovieLens-100K (the recbole wheel's data files, installed without its dependencies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,4 +29,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# MovieLens-100K ships inside this wheel. --no-deps: we read its data files and never import
+# it (its dependencies include torch). GroupLens's licence forbids committing the data.
+.venv/bin/python -m pip install -q --no-deps recbole==1.2.1
 echo "setup: done; the command is .venv/bin/nearline"

@@ -72,6 +72,12 @@ class DatabaseSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="forbid")
 
     database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    db_schema: str | None = Field(
+        None,
+        validation_alias="NEARLINE_DB_SCHEMA",
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema for nearline's tables; unset means the default (public).",
+    )
 
     def url(self) -> str:
         """The URL, or a :class:`ConfigError` that says how to get one."""
@@ -120,3 +126,12 @@ def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
             name = alias if isinstance(alias, str) else (prefix + field).upper()
             problems.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+class TopicSettings(BaseSettings):
+    """``NEARLINE_TOPIC_PREFIX``: prepended to every topic name, so that several deployments
+    (or tests) can share one cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="NEARLINE_", extra="ignore")
+
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,200}$")

@@ -1,31 +1,15 @@
-"""The `nearline` command. Each role's commands are imported only when they run, so a
-command never pays for (or breaks on) another role's dependencies.
-
-Example::
-
-    $ nearline dev up && eval "$(nearline dev env)" && nearline dev status
-"""
+"""`nearline dev ...`: the local Kafka and PostgreSQL stack."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import typer
 
-from schemas.errors import NearlineError
-
 if TYPE_CHECKING:
     from deploy.settings import StackSettings
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    help="nearline: a Kafka-native recommendation platform.",
-)
-dev = typer.Typer(no_args_is_help=True, help="The local Kafka and PostgreSQL stack.")
-app.add_typer(dev, name="dev")
+app = typer.Typer(no_args_is_help=True, help="The local Kafka and PostgreSQL stack.")
 
 
 def _stack_settings() -> StackSettings:
@@ -35,7 +19,7 @@ def _stack_settings() -> StackSettings:
     return load(StackSettings)
 
 
-@dev.command("up")
+@app.command("up")
 def dev_up() -> None:
     """Start Apache Kafka (KRaft) and, unless DATABASE_URL is set, PostgreSQL. Idempotent."""
     from deploy import stack
@@ -54,7 +38,7 @@ def dev_up() -> None:
         typer.echo(f"DATABASE_URL={endpoints.database_url}")
 
 
-@dev.command("down")
+@app.command("down")
 def dev_down() -> None:
     """Stop exactly the processes `nearline dev up` started."""
     from deploy import stack
@@ -62,7 +46,7 @@ def dev_down() -> None:
     stack.down(_stack_settings(), log=_err)
 
 
-@dev.command("status")
+@app.command("status")
 def dev_status() -> None:
     """Show what runs, where, and which Kafka version."""
     from deploy import stack
@@ -71,7 +55,7 @@ def dev_status() -> None:
         typer.echo(line)
 
 
-@dev.command("env")
+@app.command("env")
 def dev_env() -> None:
     """Print `export KAFKA_BOOTSTRAP_SERVERS=… DATABASE_URL=…` for eval."""
     from deploy import stack
@@ -83,7 +67,7 @@ def dev_env() -> None:
     )
 
 
-@dev.command("check")
+@app.command("check")
 def dev_check() -> None:
     """Check that KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL answer (any cluster, not only ours)."""
     from schemas.connectivity import broker_metadata, database_version
@@ -100,28 +84,3 @@ def dev_check() -> None:
 
 def _err(line: str) -> None:
     typer.echo(line, err=True)
-
-
-def main() -> None:
-    """Entry point: run the app, turning nearline's own errors into one clear line."""
-    try:
-        app(standalone_mode=False)
-    except NearlineError as exc:
-        typer.echo(f"nearline: error: {exc}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        typer.echo("nearline: interrupted", err=True)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,88 @@
+"""Creating the catalogue's topics on a cluster, idempotently.
+
+Example::
+
+    from schemas.admin import ensure_topics
+    from schemas.catalogue import Catalogue
+    from schemas.settings import KafkaSettings
+
+    for name, outcome in ensure_topics(KafkaSettings(), Catalogue()):
+        print(name, outcome)       # "created", or "exists" when already there
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from schemas.catalogue import Catalogue, Topic
+from schemas.connectivity import broker_metadata
+from schemas.errors import NearlineError
+from schemas.settings import KafkaSettings
+
+
+class TopicMismatch(NearlineError):
+    """A topic exists with settings that differ from its declaration."""
+
+
+def _new_topic(topic: Topic, replication: int) -> NewTopic:
+    return NewTopic(
+        topic.name,
+        num_partitions=topic.partitions,
+        replication_factor=replication,
+        config=topic.config(),
+    )
+
+
+def ensure_topics(
+    kafka: KafkaSettings,
+    catalogue: Catalogue,
+    *,
+    replication: int | None = None,
+    timeout: float = 30.0,
+) -> list[tuple[str, str]]:
+    """Create every catalogue topic that is missing; check the partitions of those present.
+
+    ``replication`` defaults to min(3, brokers in the cluster). Returns (name, outcome) pairs.
+    An existing topic with fewer partitions than declared raises :class:`TopicMismatch`,
+    since co-partitioning by user depends on it.
+    """
+    config = kafka.client_config()
+    info = broker_metadata(config, timeout=timeout)
+    replication = replication or min(3, info.brokers)
+    admin = AdminClient(dict(config))
+    existing = admin.list_topics(timeout=timeout).topics
+    outcomes: list[tuple[str, str]] = []
+    wanted = []
+    for topic in catalogue:
+        if topic.name in existing:
+            have = len(existing[topic.name].partitions)
+            if have != topic.partitions:
+                raise TopicMismatch(
+                    f"topic {topic.name} has {have} partitions but is declared with "
+                    f"{topic.partitions}; event topics must be co-partitioned by user, so "
+                    "recreate it (or use another NEARLINE topic prefix)"
+                )
+            outcomes.append((topic.name, "exists"))
+        else:
+            wanted.append(topic)
+    if wanted:
+        futures = admin.create_topics(
+            [_new_topic(t, replication) for t in wanted],
+            operation_timeout=timeout,
+            request_timeout=timeout,
+        )
+        for topic in wanted:
+            try:
+                futures[topic.name].result(timeout=timeout)
+                outcomes.append((topic.name, "created"))
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:  # lost a race: fine
+                    outcomes.append((topic.name, "exists"))
+                else:
+                    raise NearlineError(
+                        f"could not create topic {topic.name}: {error.str()}"
+                    ) from exc
+    order = {t.name: i for i, t in enumerate(catalogue)}
+    return sorted(outcomes, key=lambda pair: order[pair[0]])
