@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -32,6 +34,31 @@ def _new_topic(topic: Topic, replication: int) -> NewTopic:
         replication_factor=replication,
         config=topic.config(),
     )
+
+
+def wait_until_listed(admin: AdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """Wait until the cluster's metadata lists every topic in ``names`` with a leader for
+    each partition.
+
+    CreateTopics returns once the controller has created a topic, but a broker's metadata
+    cache may list it a moment later; a consumer that subscribes in between sees no
+    partitions, and a producer fails with UNKNOWN_TOPIC_OR_PART.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        missing = [
+            n
+            for n in names
+            if n not in topics
+            or topics[n].error is not None
+            or any(p.leader < 0 for p in topics[n].partitions.values())
+        ]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise NearlineError(f"topics not ready after {timeout:g} s: {', '.join(missing)}")
+        time.sleep(0.1)
 
 
 def ensure_topics(
@@ -84,5 +111,6 @@ def ensure_topics(
                     raise NearlineError(
                         f"could not create topic {topic.name}: {error.str()}"
                     ) from exc
+    wait_until_listed(admin, [name for name, _ in outcomes], timeout)
     order = {t.name: i for i, t in enumerate(catalogue)}
     return sorted(outcomes, key=lambda pair: order[pair[0]])

@@ -42,6 +42,7 @@ from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
+from schemas.avro_writer import Writer, compile_writer
 from schemas.errors import SchemaError
 from schemas.events import (
     MAX_CHUNK_BYTES,
@@ -241,6 +242,10 @@ class Codec:
     ) -> None:
         self.registry = registry if registry is not None else default_registry()
         self._limits = {**DEFAULT_MAX_BYTES, **(max_bytes or {})}
+        # Compiled on first use. Keyed by the version object, not its fingerprint: field
+        # defaults are not part of the canonical form, so two registries could hold
+        # versions with one fingerprint that write different bytes for a missing field.
+        self._writers: dict[SchemaVersion, tuple[Writer, int]] = {}
 
     def limit(self, schema: str) -> int:
         """Largest accepted message of ``schema``, in bytes."""
@@ -251,28 +256,44 @@ class Codec:
     ) -> bytes:
         """Serialise ``record`` with the current version of ``schema`` (or the given version).
 
-        The default path trusts the caller's types, as fastavro does (it catches a ``str``
-        where an ``int`` belongs, but would truncate a ``float`` written to a ``long``).
-        ``validate=True`` first applies the JSON-path checks and coercions and the value
-        rules, for records from untrusted sources.
+        The default path writes with a writer compiled from the schema
+        (:mod:`schemas.avro_writer`): it checks types, int/long ranges and required fields
+        (a ``float`` for a ``long`` is ``wrong-type``, 2**40 for an ``int`` is
+        ``invalid-value``) but not the value rules. ``validate=True`` first applies the
+        JSON-path checks and coercions and the value rules, for records from untrusted
+        sources, and writes with fastavro.
         """
         version = schema if isinstance(schema, SchemaVersion) else self.registry.current(schema)
         if validate:
             record = check_values(version.name, _coerce_record(version, record))
-        buf = io.BytesIO()
-        buf.write(version.header)
-        try:
-            fastavro.schemaless_writer(buf, version.plain, record)
-        except Exception as exc:
-            raise _explain_write_failure(version, record, exc) from exc
-        data = buf.getvalue()
-        limit = self.limit(version.name)
+            buf = io.BytesIO()
+            buf.write(version.header)
+            try:
+                fastavro.schemaless_writer(buf, version.plain, record)
+            except Exception as exc:
+                raise _explain_write_failure(version, record, exc) from exc
+            data = buf.getvalue()
+            limit = self.limit(version.name)
+        else:
+            write, limit = self._writers.get(version) or self._compile(version)
+            try:
+                data = write(record)
+            except SchemaError as exc:
+                # The compiled writer already names the field and the reason.
+                raise SchemaError(f"cannot encode {exc}", reason=exc.reason) from exc
+            except Exception as exc:
+                raise _explain_write_failure(version, record, exc) from exc
         if len(data) > limit:
             raise SchemaError(
                 f"{version.name} encodes to {len(data)} bytes, over the {limit} byte limit",
                 reason="oversized",
             )
         return data
+
+    def _compile(self, version: SchemaVersion) -> tuple[Writer, int]:
+        compiled = compile_writer(version.plain, prefix=version.header), self.limit(version.name)
+        self._writers[version] = compiled
+        return compiled
 
     def decode(self, schema: str, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
         """Decode a message that must be a ``schema`` record (any known version, or JSON)."""

@@ -503,7 +503,7 @@ def _manifest(record: dict[str, Any]) -> None:
     for name in ("config", "cutoff"):
         try:
             json.loads(record[name])
-        except ValueError:
+        except (ValueError, RecursionError):  # absurdly deep nesting is invalid too
             raise _invalid(f"{name}: not valid JSON text") from None
 
 

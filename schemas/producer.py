@@ -94,23 +94,28 @@ class EventProducer:
                 f"{', '.join(sorted(self._topics))}"
             ) from None
         value = self.codec.encode(self._versions[schema], record, validate=validate)
-        self._produce(topic, str(record["user_id"]).encode(), value)
+        key = record["user_id"]
+        try:
+            self._producer.produce(topic, value, key.encode() if isinstance(key, str) else key)
+        except BufferError:
+            self._produce_when_room(topic, str(key).encode(), value)
+        self.sent += 1
+        if not self.sent & 1023:  # serve delivery reports every 1024 records
+            self._producer.poll(0)
 
     def send_event(self, event: Event) -> None:
         """Queue a domain event (see :mod:`schemas.events`)."""
         self.send(event.SCHEMA, event.to_dict())
 
-    def _produce(self, topic: str, key: bytes, value: bytes) -> None:
+    def _produce_when_room(self, topic: str, key: bytes, value: bytes) -> None:
         while True:
+            # The local queue is full: serve delivery reports until there is room.
+            self._producer.poll(0.05)
             try:
                 self._producer.produce(topic, value, key)
-                break
+                return
             except BufferError:
-                # The local queue is full: serve delivery reports until there is room.
-                self._producer.poll(0.05)
-        self.sent += 1
-        if self.sent % 1000 == 0:
-            self._producer.poll(0)
+                continue
 
     @property
     def delivered(self) -> int:

@@ -89,6 +89,8 @@ def create_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """Create a topic and wait until it exists; returns its name."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
+    from schemas.admin import wait_until_listed
+
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
 
     def create(name: str, partitions: int = 1, config: dict[str, str] | None = None) -> str:
@@ -97,6 +99,7 @@ def create_topic(kafka_bootstrap: str) -> Callable[..., str]:
             operation_timeout=30,
         )
         futures[name].result(timeout=30)
+        wait_until_listed(admin, [name])
         return name
 
     return create
