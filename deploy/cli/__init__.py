@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from deploy.cli import dev, events, topics
+from deploy.cli import dev, events, roles, topics
 from schemas.errors import NearlineError
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(dev.app, name="dev")
 app.add_typer(topics.app, name="topics")
 app.add_typer(events.app, name="events")
+roles.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,120 @@
+"""Produce dead letters: messages a consumer could not process, kept with their origin and why.
+
+Each :class:`~schemas.events.DeadLetter` is Avro-encoded with the codec and sent to the
+catalogue's ``events.dlq`` topic, keyed by the original message's key, with the original
+bytes inside. A consumer commits the offsets of a failed message only after
+:meth:`DeadLetterWriter.flush` returned: the letter is then acknowledged by the broker, so a
+crash in between redelivers the message instead of losing it.
+
+Example::
+
+    from schemas.dead_letters import DeadLetterWriter
+
+    letters = DeadLetterWriter(KafkaSettings(), Catalogue())
+    try:
+        codec.decode_any(msg.value(), topic.value_schemas)
+    except SchemaError as exc:
+        letters.send(DeadLetter.for_message(msg.topic(), msg.partition(), msg.offset(),
+                                            msg.key(), msg.value(), exc.reason, str(exc)))
+    letters.flush()          # raises DeliveryError if the broker did not take them all
+    consumer.commit(...)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from schemas.catalogue import Catalogue
+from schemas.codec import Codec, default_codec
+from schemas.events import DeadLetter
+from schemas.producer import PRODUCER_DEFAULTS, DeliveryError
+from schemas.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+MAX_DETAIL_CHARS = 4096
+"""Details echo offending values (up to a whole 64 KiB field); the letter keeps the original
+bytes anyway, so a long explanation is cut rather than risking the broker's size limit."""
+
+
+class DeadLetterWriter:
+    """Sends dead letters to ``events.dlq``; :meth:`flush` confirms every one was acknowledged.
+
+    A letter whose delivery failed is queued again, so calling :meth:`flush` until it
+    returns delivers every letter at least once.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        catalogue: Catalogue,
+        codec: Codec | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.topic = catalogue.topic("events.dlq").name
+        self.codec = codec or default_codec()
+        self._version = self.codec.registry.current(DeadLetter.SCHEMA)
+        self._producer = Producer({**kafka.client_config(), **PRODUCER_DEFAULTS, **(config or {})})
+        self._failed: list[tuple[DeadLetter, str]] = []
+        self.sent = 0
+        self.delivered = 0
+
+    def send(self, letter: DeadLetter) -> None:
+        """Queue ``letter``; nothing is certain until :meth:`flush` returns."""
+        if len(letter.detail) > MAX_DETAIL_CHARS:
+            cut = letter.detail[:MAX_DETAIL_CHARS]
+            letter = dataclasses.replace(letter, detail=f"{cut}... (detail truncated)")
+        value = self.codec.encode(self._version, letter.to_dict())
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic,
+                    value,
+                    letter.key,
+                    on_delivery=lambda err, msg: self._on_delivery(letter, err, msg),
+                )
+                break
+            except BufferError:  # local queue full: serve delivery reports to make room
+                self._producer.poll(0.05)
+        self.sent += 1
+
+    def _on_delivery(self, letter: DeadLetter, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self._failed.append((letter, err.str()))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the broker acknowledged every queued letter, or raise DeliveryError.
+
+        Letters that failed are queued again before raising, so a retry is another flush.
+        """
+        remaining = self._producer.flush(timeout)
+        if self._failed:
+            failed, self._failed = self._failed, []
+            for letter, _reason in failed:
+                self.send(letter)
+            log.error(
+                "%d dead letters were not delivered to %s (first: %s); retrying",
+                len(failed),
+                self.topic,
+                failed[0][1],
+            )
+            raise DeliveryError(
+                f"{len(failed)} dead letters were not delivered to {self.topic}: {failed[0][1]}"
+            )
+        if remaining:
+            raise DeliveryError(
+                f"{remaining} dead letters still unacknowledged by {self.topic} after "
+                f"{timeout:g} s; is the broker reachable?"
+            )
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is still queued, as far as ``timeout`` allows."""
+        self._producer.flush(timeout)
