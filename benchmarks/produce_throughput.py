@@ -87,8 +87,11 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         raw_rates.append(raw(kafka, topic, payloads))
         our_rates.append(ours(kafka, catalogue, batch))
-        print(f"round {round_}: raw {raw_rates[-1]:>10,.0f} ev/s   "
-              f"EventProducer {our_rates[-1]:>10,.0f} ev/s", flush=True)
+        print(
+            f"round {round_}: raw {raw_rates[-1]:>10,.0f} ev/s   "
+            f"EventProducer {our_rates[-1]:>10,.0f} ev/s",
+            flush=True,
+        )
 
     best_raw, best_ours = max(raw_rates), max(our_rates)
     print()
