@@ -31,5 +31,38 @@ def sink(
     )
 
 
+def train(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Train and evaluate; publish nothing."),
+    force: bool = typer.Option(False, "--force", help="Publish even if the gate refuses."),
+    every: str = typer.Option(None, "--every", help="Run again every DURATION (90s, 15m, 1h)."),
+    holdout: str = typer.Option(None, "--holdout", help="recent (default) or ua (ML-100K)."),
+    preset: str = typer.Option(
+        None, "--preset", help="default, or movielens-implicit (LightFM's published example)."
+    ),
+    config: str = typer.Option(None, "--config", help="JSON file of TrainConfig overrides."),
+    report_dir: str = typer.Option(None, "--report-dir", help="Where reports go (./reports)."),
+) -> None:
+    """Retrain LightFM from a PostgreSQL snapshot, gate it, publish it and the batch results.
+
+    Exit 0 when published, 0 with a message when the gate refuses, non-zero on errors.
+    """
+    from batch.command import train_main
+
+    result = train_main(
+        dry_run=dry_run,
+        force=force,
+        every=every,
+        holdout=holdout,
+        preset=preset,
+        config_file=config,
+        report_dir=report_dir,
+        say=lambda line: typer.echo(line, err=True),
+    )
+    if result is not None and not result.published:
+        reason = "dry run" if dry_run else "the gate refused the candidate"
+        typer.echo(f"not published ({reason}); the current model stays in force", err=True)
+
+
 def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
+    app.command("train")(train)
