@@ -111,6 +111,7 @@ def run_job(
             metrics.update(
                 _metrics_dict(evaluate(model, test, None, k=config.k), prefix="lightfm_protocol_")
             )
+    with _timed(timings, "current_model"):
         scan = scan_models(kafka, catalogue, timeout=settings.scan_timeout_s)
         current = None
         if scan.model is not None:
@@ -143,7 +144,7 @@ def run_job(
     if publish and not dry_run:
         with _timed(timings, "batch_results"):
             frames, clusters = _batch_results(model, space, snapshot, version, config)
-        with _timed(timings, "publish"):
+        with _timed(timings, "publish_model"):
             artifact = packaging.to_artifact(
                 model,
                 version=version,
@@ -151,8 +152,10 @@ def run_job(
                 cutoff={**snapshot.cutoff, "holdout": settings.holdout},
                 metrics=metrics,
             )
-            publish_model(kafka, catalogue, artifact)
+            publish_model(kafka, catalogue, artifact, scan=scan)
+        with _timed(timings, "store_results"):
             rows = store_results(engine, frames)
+        with _timed(timings, "offline_sets"):
             sets = publish_offline_sets(
                 kafka,
                 catalogue,

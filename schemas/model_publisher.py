@@ -36,7 +36,7 @@ from schemas.catalogue import (
 from schemas.codec import Codec, default_codec
 from schemas.events import ModelChunk, ModelManifest
 from schemas.model_chunks import manifest_for, split
-from schemas.model_loader import scan_models
+from schemas.model_loader import ModelScan, scan_models
 from schemas.producer import PRODUCER_DEFAULTS, DeliveryError
 from schemas.settings import KafkaSettings
 
@@ -68,6 +68,7 @@ def publish_model(
     timeout: float = 60.0,
     producer_config: Mapping[str, Any] | None = None,
     codec: Codec | None = None,
+    scan: ModelScan | None = None,
 ) -> ModelManifest:
     """Publish ``artifact`` as the model in force; returns its (acknowledged) manifest.
 
@@ -82,7 +83,10 @@ def publish_model(
     """
     codec = codec or default_codec()
     topic = catalogue.topic("models").name
-    scan = scan_models(kafka, catalogue, timeout=timeout, verify=False)
+    # A caller that has just scanned the topic (the offline job does, to score the current
+    # model) passes that scan; it is only valid while nobody else publishes meanwhile, which
+    # the one-publisher rule guarantees.
+    scan = scan or scan_models(kafka, catalogue, timeout=timeout, verify=False)
     if artifact.version <= scan.published_version:
         raise ModelRejected(
             f"not newer than the published v{scan.published_version}; "
