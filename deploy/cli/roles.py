@@ -63,6 +63,14 @@ def train(
         typer.echo(f"not published ({reason}); the current model stays in force", err=True)
 
 
+def serve() -> None:
+    """Run the HTTP API (settings: NEARLINE_SERVING_*; docs at /docs). Ctrl-C stops it."""
+    from serving.command import main
+
+    main()
+
+
 def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
     app.command("train")(train)
+    app.command("serve")(serve)

@@ -1,0 +1,137 @@
+"""Reads the compacted ``recommendations`` topic into a :class:`RecommendationStore`.
+
+Every partition is assigned from its first offset with no consumer group and nothing
+committed, so each replica rebuilds the whole store from the topic on start and replicas
+share no state. Per-message policy: a value that does not decode is logged with
+topic[partition]@offset and skipped (serving only reads this topic; the writers own the
+dead-letter path), a tombstone forgets the user.
+
+Example::
+
+    reader = RecommendationReader(KafkaSettings(), Catalogue(), store)
+    reader.start()
+    reader.caught_up.wait(30)
+    ...
+    reader.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from schemas.catalogue import Catalogue
+from schemas.codec import Codec, default_codec
+from schemas.errors import SchemaError
+from schemas.events import RecommendationSet
+from schemas.settings import KafkaSettings
+from serving.recommendation_store import RecommendationStore
+
+log = logging.getLogger(__name__)
+
+
+class RecommendationReader:
+    """A background thread keeping ``store`` equal to the topic's latest set per user."""
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        catalogue: Catalogue,
+        store: RecommendationStore,
+        *,
+        codec: Codec | None = None,
+    ) -> None:
+        self.topic = catalogue.topic("recommendations").name
+        self.store = store
+        self.skipped = 0
+        self.caught_up = threading.Event()
+        self._kafka = kafka
+        self._codec = codec or default_codec()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run, name="nearline-recommendation-reader", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _consumer(self) -> Consumer:
+        return Consumer(
+            {
+                **self._kafka.client_config(),
+                # librdkafka requires a group id; assign() never joins it, nothing is committed.
+                "group.id": f"nearline-serving-{uuid.uuid4().hex}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+
+    def _partitions(self, consumer: Consumer) -> list[int]:
+        """The topic's partitions, waiting (and saying so) while it does not exist."""
+        while not self._stopping.is_set():
+            try:
+                meta = consumer.list_topics(self.topic, timeout=5).topics.get(self.topic)
+                if meta is not None and meta.error is None and meta.partitions:
+                    return sorted(meta.partitions)
+                log.warning("topic %s not found yet; waiting for it", self.topic)
+            except Exception as exc:  # the broker is away: librdkafka reconnects by itself
+                log.warning("reading %s: %s; retrying", self.topic, exc)
+            self._stopping.wait(2.0)
+        return []
+
+    def _run(self) -> None:
+        consumer = self._consumer()
+        try:
+            partitions = self._partitions(consumer)
+            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            at_end: set[int] = set()
+            while not self._stopping.is_set():
+                for msg in consumer.consume(500, 0.5):
+                    self._take(msg, at_end)
+                if not self.caught_up.is_set() and at_end.issuperset(partitions):
+                    self.store.caught_up = True
+                    self.caught_up.set()
+                    log.info("recommendations: %d users read from %s", len(self.store), self.topic)
+        except Exception:
+            # Not silent: the store stops updating, which /ready and the logs must show.
+            log.exception("recommendation reader stopped by an error")
+            raise
+        finally:
+            consumer.close()
+
+    def _take(self, msg: Message, at_end: set[int]) -> None:
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                at_end.add(msg.partition() or 0)
+            else:
+                log.warning("reading %s: %s", self.topic, error.str())
+            return
+        key, value = msg.key(), msg.value()
+        if value is None:
+            if key:
+                self.store.remove(key.decode("utf-8", "replace"))
+            return
+        try:
+            recs = RecommendationSet.from_dict(self._codec.decode(RecommendationSet.SCHEMA, value))
+        except SchemaError as exc:
+            self.skipped += 1
+            log.warning(
+                "skipping %s[%s]@%s: %s (%s)",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                exc.reason,
+                exc,
+            )
+            return
+        self.store.put(recs)
