@@ -4,7 +4,9 @@ An Avro message is the marker ``C3 01``, the 8-byte little-endian CRC-64-AVRO fi
 of the writer schema's Parsing Canonical Form, then the schemaless Avro body. The
 fingerprint names the writer schema, so a reader looks it up in its
 :class:`SchemaRegistry` (current schemas from ``schemas/avro/*.avsc`` and older versions
-from ``schemas/avro/history/``) and resolves it against its own, current, version.
+from ``schemas/avro/history/``) and resolves it against its own, current, version. Bodies
+are written and read by code compiled once per schema (:mod:`schemas.avro_writer`) and per
+(writer, reader) pair (:mod:`schemas.avro_reader`).
 
 A value whose first non-blank byte is ``{`` is read as a JSON object and checked against
 the same current schema, so kcat or a console producer can feed the platform. Omitted
@@ -38,10 +40,10 @@ from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 import fastavro
-from fastavro.read import SchemaResolutionError
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form
 
+from schemas.avro_reader import Reader, compile_reader
 from schemas.avro_writer import Writer, compile_writer
 from schemas.errors import SchemaError
 from schemas.events import (
@@ -143,6 +145,8 @@ class SchemaRegistry:
     def __init__(self) -> None:
         self._current: dict[str, SchemaVersion] = {}
         self._by_fingerprint: dict[bytes, SchemaVersion] = {}
+        self.changes = 0
+        """Bumped by every :meth:`add`; what a cache of resolved versions compares."""
 
     @classmethod
     def from_directory(cls, directory: Path = AVRO_DIR) -> SchemaRegistry:
@@ -190,6 +194,7 @@ class SchemaRegistry:
         self._by_fingerprint[fp] = version
         if current:
             self._current[name] = version
+        self.changes += 1
         return version
 
     def current(self, name: str) -> SchemaVersion:
@@ -246,6 +251,10 @@ class Codec:
         # defaults are not part of the canonical form, so two registries could hold
         # versions with one fingerprint that write different bytes for a missing field.
         self._writers: dict[SchemaVersion, tuple[Writer, int]] = {}
+        # Writer fingerprint -> (name, size limit, compiled reader, registry.changes when
+        # compiled): one dict lookup per message instead of registry and limit lookups.
+        self._readers: dict[bytes, tuple[str, int, Reader, int]] = {}
+        self._largest: dict[tuple[str, ...], int] = {}
 
     def limit(self, schema: str) -> int:
         """Largest accepted message of ``schema``, in bytes."""
@@ -295,6 +304,25 @@ class Codec:
         self._writers[version] = compiled
         return compiled
 
+    def _reader_for(self, data: bytes) -> tuple[str, int, Reader, int]:
+        """The compiled reader of the writer ``data`` names, resolved against the current
+        version; raises for a short header or an unknown fingerprint."""
+        if len(data) < HEADER_SIZE:
+            raise SchemaError(
+                f"{len(data)} bytes is shorter than the Avro header", reason="truncated"
+            )
+        fp = data[2:HEADER_SIZE]
+        writer = self.registry.by_fingerprint(fp)
+        if writer is None:
+            raise SchemaError(
+                f"no known writer schema has fingerprint {fp.hex()}", reason="unknown-fingerprint"
+            )
+        reader = self.registry.current(writer.name)
+        read = compile_reader(writer.plain, None if writer is reader else reader.plain)
+        entry = writer.name, self.limit(writer.name), read, self.registry.changes
+        self._readers[fp] = entry
+        return entry
+
     def decode(self, schema: str, data: bytes | bytearray | memoryview | None) -> dict[str, Any]:
         """Decode a message that must be a ``schema`` record (any known version, or JSON)."""
         return self.decode_any(data, (schema,)).record
@@ -314,13 +342,15 @@ class Codec:
             raise SchemaError("empty message (a tombstone or zero-length value)", reason="empty")
         if isinstance(data, memoryview):
             data = data.tobytes()
-        largest = max(self.limit(name) for name in allowed)
+        largest = self._largest.get(allowed)
+        if largest is None:
+            largest = self._largest[allowed] = max(self.limit(name) for name in allowed)
         if len(data) > largest:
             raise SchemaError(
                 f"message of {len(data)} bytes exceeds the {largest} byte limit", reason="oversized"
             )
         if data[:2] == MAGIC or data == MAGIC[:1]:
-            return self._decode_avro(bytes(data), allowed)
+            return self._decode_avro(data if type(data) is bytes else bytes(data), allowed)
         if _JSON_START.match(data):
             if len(allowed) != 1:
                 raise SchemaError(
@@ -334,66 +364,29 @@ class Codec:
         )
 
     def _decode_avro(self, data: bytes, allowed: tuple[str, ...]) -> Decoded:
-        if len(data) < HEADER_SIZE:
+        entry = self._readers.get(data[2:HEADER_SIZE])
+        if entry is None or entry[3] != self.registry.changes:
+            entry = self._reader_for(data)
+        name, limit, read, _ = entry
+        if name not in allowed:
             raise SchemaError(
-                f"{len(data)} bytes is shorter than the Avro header", reason="truncated"
-            )
-        fp = data[2:HEADER_SIZE]
-        writer = self.registry.by_fingerprint(fp)
-        if writer is None:
-            raise SchemaError(
-                f"no known writer schema has fingerprint {fp.hex()}", reason="unknown-fingerprint"
-            )
-        if writer.name not in allowed:
-            raise SchemaError(
-                f"fingerprint {fp.hex()} is a {writer.name}, expected {' or '.join(allowed)}",
+                f"fingerprint {data[2:HEADER_SIZE].hex()} is a {name}, "
+                f"expected {' or '.join(allowed)}",
                 reason="unknown-fingerprint",
             )
-        limit = self.limit(writer.name)
         if len(data) > limit:
             raise SchemaError(
-                f"{writer.name} of {len(data)} bytes exceeds the {limit} byte limit",
-                reason="oversized",
+                f"{name} of {len(data)} bytes exceeds the {limit} byte limit", reason="oversized"
             )
-        reader = self.registry.current(writer.name)
-        buf = io.BytesIO(data)
-        buf.seek(HEADER_SIZE)
-        # fastavro raises whatever its decoding step hit: EOFError/StopIteration for short
-        # input, IndexError for a bad union branch, UnicodeDecodeError, ValueError... A huge
-        # claimed length cannot allocate: bytes come from BytesIO.read, bounded by the
-        # (already size-checked) input.
-        try:
-            record = fastavro.schemaless_reader(
-                buf, writer.plain, None if writer is reader else reader.plain
+        # The compiled reader (schemas.avro_reader) raises only SchemaError: truncated,
+        # corrupt-avro, or wrong-type where the writer cannot be read as the reader. Every
+        # length it reads is checked against the (already size-checked) input first.
+        record, end = read(data, HEADER_SIZE)
+        if end != len(data):
+            raise SchemaError(
+                f"{len(data) - end} unread bytes after the {name} body", reason="corrupt-avro"
             )
-        except (EOFError, StopIteration) as exc:
-            raise SchemaError(f"{writer.name} body ends early", reason="truncated") from exc
-        except SchemaResolutionError as exc:
-            raise SchemaError(
-                f"{writer.name} writer cannot be read as the current version: {exc}",
-                reason="wrong-type",
-            ) from exc
-        except UnicodeDecodeError as exc:
-            raise SchemaError(
-                f"{writer.name} body has a string that is not UTF-8", reason="corrupt-avro"
-            ) from exc
-        except Exception as exc:
-            # fastavro's C reader reports a short fixed-size read (float, double) as an
-            # IndexError; having consumed the whole input is what tells truncation apart.
-            reason = "truncated" if buf.tell() >= len(data) else "corrupt-avro"
-            raise SchemaError(
-                f"{writer.name} body is not valid Avro: {type(exc).__name__}: {exc}", reason=reason
-            ) from exc
-        if buf.tell() != len(data):
-            raise SchemaError(
-                f"{len(data) - buf.tell()} unread bytes after the {writer.name} body",
-                reason="corrupt-avro",
-            )
-        if not isinstance(record, dict):
-            raise SchemaError(
-                f"{writer.name} body did not decode to a record", reason="corrupt-avro"
-            )
-        return Decoded(writer.name, check_values(writer.name, record))
+        return Decoded(name, check_values(name, record))
 
     def _decode_json(self, data: bytes | bytearray, schema: str) -> Decoded:
         version = self.registry.current(schema)

@@ -1,9 +1,10 @@
 """The event store's data path: consume the event topics, write PostgreSQL in batches.
 
-Each batch is written in one transaction (COPY into a staging table, then
-``INSERT ... ON CONFLICT (event_id) DO NOTHING``), malformed messages go to ``events.dlq``
-with a reason, and offsets are committed only once both are durable. Sinks in the same
-consumer group split the partitions.
+Each batch is written in one transaction (COPY straight into the tables; a table whose
+COPY meets an event_id already stored is merged with ``INSERT ... ON CONFLICT (event_id)
+DO NOTHING`` instead), malformed messages go to ``events.dlq`` with a reason, and offsets
+are committed only once both are durable. Sinks in the same consumer group split the
+partitions.
 
 Example::
 

@@ -1,14 +1,16 @@
 """The sink's main loop: consume a batch, store it, then commit its offsets.
 
-Per batch, in this order: dead letters are queued; the rows are written in one PostgreSQL
-transaction; the dead letters are flushed (acknowledged by the broker); only then are the
-offsets committed. A crash anywhere before the commit redelivers the batch, and the tables
-ignore event_ids they already hold, so nothing is lost and nothing is stored twice.
+Per batch, in this order: the rows are written in one PostgreSQL transaction; the dead
+letters are queued and flushed (acknowledged by the broker); only then are the offsets
+committed. A crash anywhere before the commit redelivers the batch, and the tables ignore
+event_ids they already hold, so nothing is lost and nothing is stored twice.
 
-Batches are stored synchronously, between two consume() calls. Overlapping the decoding of
-batch N+1 with the database write of batch N (a writer thread) was tried and measured: no
-gain on a 2-vCPU host, where PostgreSQL, the broker and the sink already share both cores;
-run more sinks in the group instead.
+Batches are stored synchronously, between two consume() calls. Within a batch, decoding
+overlaps the database: the batch is assembled lazily, as the writer's COPY asks for rows
+(:mod:`batch.sink.writer`). Overlapping the decoding of batch N+1 with the database write
+of batch N (a writer thread) was tried and measured: no gain on a 2-vCPU host, where
+PostgreSQL, the broker and the sink already share both cores; run more sinks in the group
+instead.
 
 Example::
 
@@ -22,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from batch.sink.batches import SinkBatch, assemble
+from batch.sink.batches import SinkBatch, assemble_lazily
 from batch.sink.consumer import SinkConsumer
 from batch.sink.settings import SinkSettings
 from batch.sink.stats import ProgressLog, SinkStats
@@ -115,7 +117,7 @@ def _consume(
                     return
                 continue
             last_message = time.monotonic()
-            batch = assemble(messages, catalogue, codec)
+            batch = assemble_lazily(messages, catalogue, codec)
             in_hand.append(batch)
             result = store(batch, writer, letters, settings, stop)
             if result is None:

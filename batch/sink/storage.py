@@ -51,16 +51,20 @@ def store(
     makes librdkafka leave the group, the commit then fails, and the batch is redelivered
     - which the event_id primary keys make harmless.
     """
-    for letter in batch.letters:  # queued first so they travel while the rows are written
-        letters.send(letter)
     result: WriteResult | None = None
+    queued = False
     attempt = 0
     while True:
         try:
             if result is None:
+                # Also assembles a lazily assembled batch: its dead letters are known after.
                 result = writer.write(batch)
+            if not queued:
+                for letter in batch.letters:
+                    letters.send(letter)
                 for msg, error in result.rejected:
                     letters.send(dead_letter(msg, "rejected-by-database", error))
+                queued = True
             if batch.letters or result.rejected:
                 letters.flush(settings.dlq_timeout_s)
             return result

@@ -361,3 +361,38 @@ def test_the_writer_dead_letters_rows_postgres_refuses(env: Env) -> None:
     assert [source for source, _ in result.rejected] == [sources[1]]
     assert env.count("click_events") == 2
     assert EventWriter(env.engine).write(batch).duplicates == 2  # and again: no new rows
+
+
+def _table_rows(schema: str, records: list[dict[str, Any]], first_offset: int = 0) -> TableRows:
+    rows = [to_row(schema, r, 0, first_offset + n) for n, r in enumerate(records)]
+    table = {"ViewEvent": "view_events", "ClickEvent": "click_events"}[schema]
+    return TableRows(table, COLUMNS[schema], rows, [object() for _ in rows])
+
+
+def test_a_batch_with_stored_event_ids_is_merged_and_counts_them(env: Env) -> None:
+    migrate(env.engine)
+    writer = EventWriter(env.engine)
+    views = [ViewEvent(f"u{n}", "i", n, 0.5, CTX, rating=None).to_dict() for n in range(5)]
+    clicks = [ClickEvent(f"u{n}", "i", "s", n, CTX).to_dict() for n in range(3)]
+
+    first = writer.write(SinkBatch(tables={"view_events": _table_rows("ViewEvent", views[:2])}))
+    assert (first.inserted, first.duplicates, first.merged_tables) == (2, 0, 0)  # plain COPY
+
+    # Two stored views among new ones, beside a table without any: only the views' COPY
+    # hits the primary key and is merged; the clicks' COPY stays.
+    mixed = SinkBatch(
+        tables={
+            "click_events": _table_rows("ClickEvent", clicks),
+            "view_events": _table_rows("ViewEvent", views, first_offset=100),
+        }
+    )
+    result = writer.write(mixed)
+    assert (result.inserted, result.duplicates, result.merged_tables) == (6, 2, 1)
+    assert (env.count("view_events"), env.count("click_events")) == (5, 3)
+    with env.engine.connect() as conn:
+        offsets = conn.execute(sa.text("select kafka_offset from view_events order by 1"))
+        assert [o for (o,) in offsets] == [0, 1, 102, 103, 104]  # the first copies were kept
+
+    again = writer.write(mixed)
+    assert (again.inserted, again.duplicates, again.merged_tables) == (0, 8, 2)
+    assert env.total() == 8

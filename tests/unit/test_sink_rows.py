@@ -4,13 +4,17 @@ offsets), retry backoff and settings. No broker, no database."""
 from __future__ import annotations
 
 import json
+import struct
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from confluent_kafka import Message
+from hypothesis import given
+from hypothesis import strategies as st
 
-from batch.sink.batches import assemble, dead_letter
-from batch.sink.copy_format import copy_text, field_text
+from batch.sink.batches import assemble, assemble_lazily, dead_letter
+from batch.sink.copy_format import CopySource, copy_chunks, copy_text, field_text, timestamp_text
 from batch.sink.rows import COLUMNS, MAX_TS_MS, to_row
 from batch.sink.settings import SinkSettings
 from batch.sink.storage import backoff_s
@@ -128,6 +132,63 @@ def test_copy_text_escapes_and_formats() -> None:
         field_text(b"bytes")  # rows never hold bytes; failing loudly beats a wrong COPY
 
 
+@given(st.integers(0, MAX_TS_MS))
+def test_timestamps_are_written_as_exact_utc_text(millis: int) -> None:
+    text = timestamp_text(millis)
+    assert text.endswith("+00") and len(text) == 26
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=millis)
+    assert datetime.fromisoformat(text) == moment
+
+
+def test_copy_text_formats_timestamp_columns_and_mixed_columns() -> None:
+    rows = [("a", TS, 1, None), ("b", None, "x", 2.5), ("c", 999, 3, None)]
+    assert copy_text(rows, timestamps={1}).decode().splitlines() == [
+        "a\t2023-11-14 22:13:20.123+00\t1\t\\N",
+        "b\t\\N\tx\t2.5",
+        "c\t1970-01-01 00:00:00.999+00\t3\t\\N",
+    ]
+    with pytest.raises(ValueError, match="outside years"):
+        copy_text([(-(10**15),)], timestamps={0})
+    with pytest.raises(TypeError):
+        copy_text([(1.5,)], timestamps={0})
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_float4_columns_are_written_with_the_digits_float4_reads_back(value: float) -> None:
+    (text,) = copy_text([(value,)], reals={0}).decode().split()
+    assert struct.unpack("<f", struct.pack("<f", float(text)))[0] == value
+    assert len(text.lstrip("-").replace(".", "").split("e")[0].lstrip("0")) <= 9
+
+
+def test_float4_columns_keep_nulls() -> None:
+    rounded = struct.unpack("<f", struct.pack("<f", 0.1))[0]
+    assert copy_text([(rounded,), (None,)], reals={0}) == b"0.100000001\n\\N\n"
+    assert copy_text([(rounded,)]) == b"0.10000000149011612\n"  # other columns keep repr
+
+
+def test_copy_chunks_and_copy_source_give_the_copy_text() -> None:
+    rows = [(f"user\t{n}", n, n / 4) for n in range(1000)]
+    expected = copy_text(rows)
+    pieces = list(copy_chunks(rows, chunk_rows=300))
+    assert len(pieces) == 4 and b"".join(pieces) == expected
+
+    source = CopySource(copy_chunks(rows, chunk_rows=300))
+    first = source.read(100)
+    assert len(first) == 100
+    assert source.payload() == expected  # what was read, then the rest
+    assert first + source.read(10**6) == expected[:100]  # nothing is handed out twice
+
+    def failing() -> Any:
+        yield b"1\n"
+        raise ValueError("bad row")
+
+    broken = CopySource(failing())
+    assert broken.read() == b"1\n"
+    with pytest.raises(ValueError):
+        broken.read()
+    assert isinstance(broken.error, ValueError)
+
+
 def _msg(
     topic: str, partition: int, offset: int, value: bytes | None, key: bytes | None = b"u1"
 ) -> Any:
@@ -179,6 +240,33 @@ def test_assemble_sorts_rows_letters_and_offsets() -> None:
         ("unit.events.view", 3, 6),
     ]
     assert "unit.events.view[0]@10-12" in batch.describe()
+
+
+def test_a_lazy_batch_knows_its_offsets_and_tables_before_decoding() -> None:
+    other = "0b0c0a56-1b7c-4c7e-9d0a-1f2e3d4c5b6a"
+    click = ClickEvent("u1", "i1", "row", 1, CTX, ts=TS, event_id=other).to_dict()
+    messages = [
+        _msg("events.view", 0, 10, _view(EVENT_ID)),
+        _msg("events.browse", 2, 40, None),  # its table will get no row
+        _msg("events.view", 0, 11, _view(EVENT_ID)),
+        _msg("events.click", 1, 0, json.dumps(click).encode()),
+        _msg("events.view", 3, 5, _view(other)),
+    ]
+    lazy = assemble_lazily(messages, CATALOGUE, default_codec())
+    assert lazy.messages == 5 and lazy.rows == 0 and not lazy.letters
+    assert lazy.describe() == assemble(messages, CATALOGUE, default_codec()).describe()
+    assert lazy.table_names() == ["browse_events", "click_events", "view_events"]
+
+    assert lazy.assemble_more(2)  # the first view and the empty browse message
+    assert (lazy.rows, len(lazy.letters)) == (1, 1)
+    assert lazy.assemble_more(2)
+    assert not lazy.assemble_more(2) and lazy.pending is None
+    assert not lazy.assemble_more(2)
+    assert lazy.table_names() == ["click_events", "view_events"]
+
+    eager = assemble(messages, CATALOGUE, default_codec())
+    assert (lazy.tables, lazy.duplicates, lazy.ranges) == (eager.tables, 1, eager.ranges)
+    assert [x.offset for x in lazy.letters] == [x.offset for x in eager.letters] == [40]
 
 
 def test_dead_letter_keeps_origin_and_truncates_huge_values() -> None:
