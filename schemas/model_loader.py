@@ -81,6 +81,9 @@ class ModelTopicReader:
                     KafkaError._UNKNOWN_PARTITION,
                     KafkaError._UNKNOWN_TOPIC,
                     KafkaError.UNKNOWN_TOPIC_OR_PART,
+                    # A topic created a moment ago may have no leader elected yet.
+                    KafkaError.NOT_LEADER_FOR_PARTITION,
+                    KafkaError.LEADER_NOT_AVAILABLE,
                 )
                 if not unknown:
                     raise BrokerUnavailable(f"could not read {self.topic}: {exc}") from exc

@@ -70,7 +70,33 @@ def serve() -> None:
     main()
 
 
+def worker() -> None:
+    """Run a nearline worker (settings: NEARLINE_WORKER_*). More workers split the partitions."""
+    from streams.command import main
+
+    raise typer.Exit(main())
+
+
+recs = typer.Typer(no_args_is_help=True, help="The recommendations topic, readable.")
+
+
+@recs.command("tail")
+def recs_tail(
+    user: str = typer.Option(None, "--user", help="Only this user's sets."),
+    from_beginning: bool = typer.Option(
+        False, "--from-beginning", help="Start at the oldest set kept (the topic is compacted)."
+    ),
+    limit: int = typer.Option(0, "--limit", help="Stop after this many sets; 0 = follow."),
+) -> None:
+    """Print recommendation sets as they arrive: user, source, model version, items, reasons."""
+    from streams.tail import tail
+
+    tail(user, from_beginning, limit or None, out=typer.echo)
+
+
 def register(app: typer.Typer) -> None:
     app.command("sink")(sink)
     app.command("train")(train)
     app.command("serve")(serve)
+    app.command("worker")(worker)
+    app.add_typer(recs, name="recs")

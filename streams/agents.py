@@ -1,0 +1,144 @@
+"""The event agent: thin glue between Faust and :class:`~streams.processor.EventProcessor`.
+
+One agent reads the three event topics (co-partitioned, so Faust gives each worker the same
+partition numbers of all three). Acknowledgements are manual: a message is acknowledged
+once its dead letter is on the broker, or once its burst's state and set are (see
+:mod:`streams.output`), and Faust commits offsets only below the first unacknowledged
+message.
+
+Failure policy:
+
+- a message that cannot be decoded, or that meets a bug while being applied, goes to the
+  dead-letter topic with a reason, and processing continues;
+- anything else (the dead-letter topic unreachable, a bug outside a message) stops the
+  worker with a non-zero exit, so that a supervisor restarts it: a Faust agent that died
+  quietly would leave a worker that runs but does nothing.
+
+Example::
+
+    register_agents(runtime)     # done by streams.app.build
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+import faust
+from faust.types import EventT, StreamT
+
+from schemas.events import DeadLetter
+
+if TYPE_CHECKING:
+    from streams.app import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def register_agents(runtime: Runtime) -> None:
+    app = runtime.app
+    topic = app.topic(
+        *(t.name for t in runtime.catalogue.event_topics),
+        key_type=bytes,
+        value_type=bytes,
+        # Raw bytes: every message is decoded by the shared codec, not by Faust.
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    app.agent(topic, name="nearline-events")(_agent(runtime))
+
+    def forget(*args: Any, **kwargs: Any) -> None:
+        runtime.processor.forget()
+
+    # A partition may come back after another worker changed its states.
+    app.on_partitions_revoked.connect(forget)
+    app.on_partitions_assigned.connect(forget)
+
+
+def _agent(runtime: Runtime) -> Callable[[StreamT[Any]], Awaitable[None]]:
+    async def nearline_events(stream: StreamT[Any]) -> None:
+        try:
+            await _consume(runtime, stream)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await _fail(runtime.app, "the event agent", exc)
+            raise
+
+    return nearline_events
+
+
+async def _fail(app: faust.App, what: str, exc: BaseException) -> None:
+    log.critical("%s failed; stopping the worker so a supervisor restarts it", what, exc_info=exc)
+    await app.crash(exc)
+
+
+async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
+    await runtime.model_service.caught_up(runtime.settings.model_wait_s)
+    # noack() is on the concrete Stream only; the agent is always handed one.
+    events = cast(faust.Stream[Any], stream).noack()
+    ticker = asyncio.ensure_future(_tick(runtime, events))
+    try:
+        async for event in events.events():
+            await _one(runtime, events, event)
+    finally:
+        ticker.cancel()
+        try:  # best effort: what is not acknowledged here is replayed and republished
+            runtime.processor.flush()
+            # Blocking on purpose: the loop is stopping, and an await here could be
+            # cancelled before the last deliveries are acknowledged.
+            await _ack(events, runtime.output.flush(5.0))
+        except Exception:
+            log.warning("could not publish the last sets while stopping", exc_info=True)
+        finally:
+            p = runtime.processor
+            log.info(
+                "event agent stopping: %d events applied, %d duplicates ignored, "
+                "%d sets published, %d dead letters",
+                p.applied,
+                p.duplicates,
+                p.published,
+                runtime.letters.posted,
+            )
+
+
+async def _one(runtime: Runtime, events: StreamT[Any], event: EventT[Any]) -> None:
+    msg = event.message
+    try:
+        letter = runtime.processor.handle(
+            event, msg.topic, msg.partition, msg.offset, msg.key, msg.value
+        )
+    except Exception as exc:
+        log.exception("%s[%d]@%d: processing failed", msg.topic, msg.partition, msg.offset)
+        detail = f"{type(exc).__name__}: {exc}"
+        letter = DeadLetter.for_message(
+            msg.topic, msg.partition, msg.offset, msg.key, msg.value, "processing-failed", detail
+        )
+    if letter is not None:
+        await runtime.letters.post(letter)
+        await events.ack(event)
+        return
+    await _ack(events, runtime.output.poll())
+
+
+async def _tick(runtime: Runtime, events: StreamT[Any]) -> None:
+    """Every quarter of the idle window: write the bursts that are over, and acknowledge
+    the events whose writes the broker has confirmed."""
+    settings = runtime.settings
+    interval = max(0.001, min(settings.coalesce_idle_ms, settings.coalesce_max_ms) / 4000)
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            runtime.processor.flush_due()
+            await _ack(events, runtime.output.poll())
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await _fail(runtime.app, "the publication ticker", exc)
+
+
+async def _ack(events: StreamT[Any], tokens: Iterable[EventT[Any]]) -> None:
+    for token in tokens:
+        await events.ack(token)
