@@ -1,0 +1,53 @@
+"""A private Kafka broker and PostgreSQL server, started exactly as ``nearline dev up`` starts
+them but in a state folder of their own and on free ports, so that stopping them disturbs no
+other test, pytest session or developer's stack."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from deploy import stack
+from deploy.settings import StackSettings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateStack:
+    """One Kafka broker and one PostgreSQL server that only this test module uses."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.settings = StackSettings(
+            state_dir=state_dir,
+            kafka_port=_free_port(),
+            kafka_controller_port=_free_port(),
+            pg_port=_free_port(),
+        )
+        endpoints = stack.up(self.settings, log=lambda line: None)
+        assert endpoints.kafka_bootstrap and endpoints.database_url
+        self.bootstrap: str = endpoints.kafka_bootstrap
+        self.database_url: str = endpoints.database_url
+
+    def stop_kafka(self) -> None:
+        """A graceful broker stop (SIGTERM), as an operator's restart does."""
+        stack.down(self.settings, services=("kafka",), log=lambda line: None)
+
+    def start_kafka(self) -> None:
+        stack.up(self.settings, postgres=False, log=lambda line: None)
+
+    def restart_kafka(self) -> None:
+        self.stop_kafka()
+        self.start_kafka()
+
+    def stop_postgres(self) -> None:
+        stack.down(self.settings, services=("postgres",), log=lambda line: None)
+
+    def start_postgres(self) -> None:
+        stack.up(self.settings, kafka=False, log=lambda line: None)
+
+    def close(self) -> None:
+        stack.down(self.settings, log=lambda line: None)
