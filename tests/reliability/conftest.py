@@ -13,11 +13,16 @@ Example::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from private_stack import PrivateStack
+
+# The worker and serving harnesses of the integration suite are shared with this one.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from private_stack import PrivateStack  # noqa: E402
 
 
 @pytest.fixture(scope="module")
