@@ -3,7 +3,8 @@
 #   - the PostgreSQL server from Debian's packages (skipped when DATABASE_URL is set),
 #   - Java and Maven, which fetch and run the Apache Kafka broker,
 #   - a virtualenv in .venv with nearline and its test extras installed in editable mode,
-#   - MovieLens-100K (the recbole wheel's data files, installed without its dependencies).
+#   - MovieLens-100K (the recbole wheel's data files, installed without its dependencies),
+#   - the Apache Kafka broker's jars, fetched with Maven into the state folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +33,6 @@ fi
 # MovieLens-100K ships inside this wheel. --no-deps: we read its data files and never import
 # it (its dependencies include torch). GroupLens's licence forbids committing the data.
 .venv/bin/python -m pip install -q --no-deps recbole==1.2.1
+# The broker's jars come from Maven once, here, so that the first `nearline dev up` is quick.
+.venv/bin/nearline dev fetch
 echo "setup: done; the command is .venv/bin/nearline"

@@ -38,6 +38,16 @@ def dev_up() -> None:
         typer.echo(f"DATABASE_URL={endpoints.database_url}")
 
 
+@app.command("fetch")
+def dev_fetch() -> None:
+    """Fetch the Apache Kafka broker's jars with Maven (once; `up` also does it if needed)."""
+    from deploy import broker
+    from deploy.broker import BrokerPaths
+
+    version = broker.fetch_jars(BrokerPaths(_stack_settings().state_dir / "kafka"))
+    _err(f"kafka      Apache Kafka {version} jars ready")
+
+
 @app.command("down")
 def dev_down() -> None:
     """Stop exactly the processes `nearline dev up` started."""
