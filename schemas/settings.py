@@ -114,6 +114,7 @@ def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """
     from pydantic import ValidationError
 
+    _reject_unknown_variables(cls)
     try:
         return cls(**overrides)
     except ValidationError as exc:
@@ -126,6 +127,33 @@ def load(cls: type[SettingsT], **overrides: Any) -> SettingsT:
             name = alias if isinstance(alias, str) else (prefix + field).upper()
             problems.append(f"{name}: {err['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+ROLE_PREFIXES = ("NEARLINE_WORKER_", "NEARLINE_SERVING_", "NEARLINE_SINK_", "NEARLINE_BATCH_")
+"""Prefixes that belong to one settings class each: a variable under one of them that the
+class does not declare is a typo, and is refused rather than silently ignored."""
+
+
+def _reject_unknown_variables(cls: type[BaseSettings]) -> None:
+    import difflib
+    import os
+
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    if prefix not in ROLE_PREFIXES:
+        return  # NEARLINE_ alone is shared by several classes; none can judge the others
+    known = {(prefix + name).upper() for name in cls.model_fields}
+    unknown = sorted(
+        k for k in os.environ if k.upper().startswith(prefix) and k.upper() not in known
+    )
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.upper(), known, n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise ConfigError(
+            f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(hints)}; "
+            f"the {prefix}* settings are: {', '.join(sorted(known))}"
+        )
 
 
 class TopicSettings(BaseSettings):
