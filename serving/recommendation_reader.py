@@ -4,7 +4,8 @@ Every partition is assigned from its first offset with no consumer group and not
 committed, so each replica rebuilds the whole store from the topic on start and replicas
 share no state. Per-message policy: a value that does not decode is logged with
 topic[partition]@offset and skipped (serving only reads this topic; the writers own the
-dead-letter path), a tombstone forgets the user.
+dead-letter path), a tombstone forgets the user. An unexpected error replaces the consumer,
+which resumes at the message that failed (skipped after three attempts).
 
 Example::
 
@@ -32,6 +33,11 @@ from serving.recommendation_store import RecommendationStore
 
 log = logging.getLogger(__name__)
 
+RESTART_S = 2.0
+"""Pause before a new consumer replaces one that failed."""
+MAX_ATTEMPTS = 3
+"""Attempts at one message before it is skipped (a bug, not bad data: that is skipped at once)."""
+
 
 class RecommendationReader:
     """A background thread keeping ``store`` equal to the topic's latest set per user."""
@@ -47,6 +53,8 @@ class RecommendationReader:
         self.topic = catalogue.topic("recommendations").name
         self.store = store
         self.skipped = 0
+        self.restarts = 0
+        self.last_error: str | None = None
         self.caught_up = threading.Event()
         self._kafka = kafka
         self._codec = codec or default_codec()
@@ -89,22 +97,57 @@ class RecommendationReader:
         return []
 
     def _run(self) -> None:
+        # An unexpected error ends one consumer, never the reader: a replica whose store
+        # silently stopped updating would serve stale sets with nothing to show for it.
+        # The next consumer resumes at the message that failed, so nothing is skipped or
+        # read twice; a message failing MAX_ATTEMPTS times is skipped, loudly.
+        positions: dict[int, int] = {}
+        failing: list[tuple[int, int]] = []
+        while not self._stopping.is_set():
+            try:
+                self._read(positions, failing)
+            except Exception as exc:
+                self.restarts += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("recommendation reader failed; resuming in %.0f s", RESTART_S)
+                if len(failing) >= MAX_ATTEMPTS and len(set(failing[-MAX_ATTEMPTS:])) == 1:
+                    partition, offset = failing[-1]
+                    log.error(
+                        "skipping %s[%d]@%d: it failed %d times",
+                        self.topic,
+                        partition,
+                        offset,
+                        MAX_ATTEMPTS,
+                    )
+                    positions[partition] = offset + 1
+                    failing.clear()
+                self._stopping.wait(RESTART_S)
+
+    def _read(self, positions: dict[int, int], failing: list[tuple[int, int]]) -> None:
         consumer = self._consumer()
         try:
             partitions = self._partitions(consumer)
-            consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+            consumer.assign(
+                [
+                    TopicPartition(self.topic, p, positions.get(p, OFFSET_BEGINNING))
+                    for p in partitions
+                ]
+            )
             at_end: set[int] = set()
             while not self._stopping.is_set():
                 for msg in consumer.consume(500, 0.5):
-                    self._take(msg, at_end)
+                    spot = (msg.partition() or 0, msg.offset() or 0)
+                    try:
+                        self._take(msg, at_end)
+                    except Exception:
+                        failing.append(spot)
+                        raise
+                    if msg.error() is None:
+                        positions[spot[0]] = spot[1] + 1
                 if not self.caught_up.is_set() and at_end.issuperset(partitions):
                     self.store.caught_up = True
                     self.caught_up.set()
                     log.info("recommendations: %d users read from %s", len(self.store), self.topic)
-        except Exception:
-            # Not silent: the store stops updating, which /ready and the logs must show.
-            log.exception("recommendation reader stopped by an error")
-            raise
         finally:
             consumer.close()
 
