@@ -55,7 +55,7 @@ from typing import Any, cast
 import fastavro
 
 # Field defaults are JSON as declared; the writer already turns them into Python values.
-from schemas.avro_writer import _from_json
+from schemas.avro_defaults import default_value
 from schemas.errors import SchemaError
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -500,7 +500,7 @@ class _Compiler:
                 message = f"the writer has no {name!r} and the reader gives no default"
                 self._line(f"raise _unresolved({path!r}, {message!r})")
                 continue
-            default = _from_json(r_field["type"], r_field["default"], self._r_named)
+            default = default_value(r_field["type"], r_field["default"], self._r_named)
             const = self._const(default, "default")
             # A mutable default is copied, so that no record shares it with another.
             mutable = isinstance(default, list | dict)

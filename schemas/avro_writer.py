@@ -37,6 +37,7 @@ from typing import Any, cast
 
 import fastavro
 
+from schemas.avro_defaults import default_value
 from schemas.errors import SchemaError
 
 Writer = Callable[[Any], bytes]
@@ -439,7 +440,7 @@ class _Compiler:
         try:
             compiler = _Compiler(self._named, self._defaults_in_progress)
             write = compiler.build(field["type"], b"", f"{path} default")
-            value = _from_json(field["type"], field["default"], self._named)
+            value = default_value(field["type"], field["default"], self._named)
             return write(value)
         except SchemaError as exc:
             if exc.reason == "invalid-schema":
@@ -553,27 +554,3 @@ def _enum_table(node: Mapping[str, Any], path: str) -> dict[str, bytes]:
     if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
         raise _bad_schema(f"{path}: enum symbols must be a list of strings")
     return {symbol: _varint(2 * i) for i, symbol in enumerate(symbols)}
-
-
-def _from_json(node: Any, value: Any, named: Mapping[str, Any]) -> Any:
-    """A field default (JSON, as declared) as the Python value it stands for."""
-    if isinstance(node, str) and node in named:
-        node = named[node]
-    if isinstance(node, list):
-        # The Avro spec: a union's default belongs to its first branch.
-        return _from_json(node[0], value, named) if node else value
-    kind = node.get("type") if isinstance(node, Mapping) else node
-    if kind == "bytes" and isinstance(value, str):
-        # Avro's JSON form of bytes: one character per byte, code points 0-255.
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise _bad_schema(f"bytes default {value!r} has code points above 255") from None
-    if kind == "record" and isinstance(value, Mapping):
-        types = {f["name"]: f["type"] for f in node["fields"]}
-        return {k: _from_json(types[k], v, named) if k in types else v for k, v in value.items()}
-    if kind == "array" and isinstance(value, list):
-        return [_from_json(node["items"], item, named) for item in value]
-    if kind == "map" and isinstance(value, Mapping):
-        return {k: _from_json(node["values"], v, named) for k, v in value.items()}
-    return value

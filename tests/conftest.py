@@ -14,6 +14,12 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
+
+# Hypothesis fails an example slower than 200 ms by default: a timed assertion, which flakes
+# on these shared 2-core machines (seen: 385 ms under load). Correctness only, no deadline.
+settings.register_profile("nearline", deadline=None)
+settings.load_profile("nearline")
 
 
 def _docker_answers() -> bool:
