@@ -56,6 +56,10 @@ ARRAYS: Mapping[str, tuple[str, int]] = {
 The three ``item_features_*`` arrays are present together or not at all."""
 
 _FEATURE_ARRAYS = ("item_features_indptr", "item_features_indices", "item_features_data")
+DENSE_ARRAYS = tuple(name for name in ARRAYS if name not in _FEATURE_ARRAYS)
+"""The arrays every artifact holds, each an attribute of :class:`ModelArtifact`."""
+FLOAT_ARRAYS = tuple(name for name in DENSE_ARRAYS if ARRAYS[name][0] == "<f4")
+"""The dense float arrays, which must hold finite numbers only."""
 _HEADER_KEYS = frozenset(
     {"format", "version", "created_at", "config", "cutoff", "metrics"}
     | {"item_ids", "user_ids", "item_feature_names"}
@@ -155,16 +159,7 @@ class ModelArtifact:
         put(self, "item_row", {key: row for row, key in enumerate(self.item_ids)})
         put(self, "user_row", {key: row for row, key in enumerate(self.user_ids)})
         put(self, "feature_row", {key: row for row, key in enumerate(self.item_feature_names)})
-        for name in (
-            "item_embeddings",
-            "item_biases",
-            "user_embeddings",
-            "user_biases",
-            "feature_embeddings",
-            "feature_biases",
-            "cluster_centroids",
-            "item_clusters",
-        ):
+        for name in DENSE_ARRAYS:
             dtype, ndim = ARRAYS[name]
             put(self, name, check.numeric(name, getattr(self, name), dtype, ndim, version))
         dim = self.item_embeddings.shape[1]
@@ -183,9 +178,7 @@ class ModelArtifact:
 
     def arrays(self) -> dict[str, NDArray[Any]]:
         """Every array by its file name, in file order."""
-        out: dict[str, NDArray[Any]] = {
-            name: getattr(self, name) for name in ARRAYS if name not in _FEATURE_ARRAYS
-        }
+        out: dict[str, NDArray[Any]] = {name: getattr(self, name) for name in DENSE_ARRAYS}
         if self.item_features is not None:
             out["item_features_indptr"] = self.item_features.indptr
             out["item_features_indices"] = self.item_features.indices
@@ -230,7 +223,7 @@ class ModelArtifact:
         present = [name for name in _FEATURE_ARRAYS if name in arrays]
         if present and len(present) != len(_FEATURE_ARRAYS):
             raise ModelRejected(f"item features are incomplete: only {present}", known)
-        missing_arrays = [n for n in ARRAYS if n not in arrays and n not in _FEATURE_ARRAYS]
+        missing_arrays = [n for n in DENSE_ARRAYS if n not in arrays]
         if missing_arrays:
             raise ModelRejected(f"arrays missing: {', '.join(missing_arrays)}", known)
         features = None
@@ -242,17 +235,10 @@ class ModelArtifact:
         return cls(
             version=header["version"],
             item_ids=tuple(header["item_ids"]),
-            item_embeddings=arrays["item_embeddings"],
-            item_biases=arrays["item_biases"],
             user_ids=tuple(header["user_ids"]),
-            user_embeddings=arrays["user_embeddings"],
-            user_biases=arrays["user_biases"],
             item_feature_names=tuple(header["item_feature_names"]),
-            feature_embeddings=arrays["feature_embeddings"],
-            feature_biases=arrays["feature_biases"],
             item_features=features,
-            cluster_centroids=arrays["cluster_centroids"],
-            item_clusters=arrays["item_clusters"],
+            **{name: arrays[name] for name in DENSE_ARRAYS},
             created_at=header["created_at"],
             config=header["config"],
             cutoff=header["cutoff"],

@@ -118,15 +118,9 @@ def consistent(model: ModelArtifact) -> None:
     _clusters(model, n_items)
     if model.item_features is not None:
         _features(model, n_items)
-    for name in (
-        "item_embeddings",
-        "item_biases",
-        "user_embeddings",
-        "user_biases",
-        "feature_embeddings",
-        "feature_biases",
-        "cluster_centroids",
-    ):
+    from schemas.artifact import FLOAT_ARRAYS  # here: schemas.artifact imports this module
+
+    for name in FLOAT_ARRAYS:
         finite(name, getattr(model, name), v)
 
 
