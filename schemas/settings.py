@@ -141,7 +141,11 @@ def _reject_unknown_variables(cls: type[BaseSettings]) -> None:
     prefix = str(cls.model_config.get("env_prefix", "")).upper()
     if prefix not in ROLE_PREFIXES:
         return  # NEARLINE_ alone is shared by several classes; none can judge the others
-    known = {(prefix + name).upper() for name in cls.model_fields}
+    known = {
+        (prefix + name).upper()
+        for name, info in cls.model_fields.items()
+        if info.validation_alias is None  # an aliased field is read under its alias only
+    }
     unknown = sorted(
         k for k in os.environ if k.upper().startswith(prefix) and k.upper() not in known
     )

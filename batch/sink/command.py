@@ -21,15 +21,16 @@ from schemas.settings import DatabaseSettings, KafkaSettings, load
 log = logging.getLogger(__name__)
 
 
-def main() -> SinkStats:
-    """Run the sink from ``KAFKA_*``, ``DATABASE_URL`` and ``NEARLINE_SINK_*`` settings.
+def main(**overrides: object) -> SinkStats:
+    """Run the sink from ``KAFKA_*``, ``DATABASE_URL`` and ``NEARLINE_SINK_*`` settings;
+    ``overrides`` (field=value, e.g. ``stop_when_idle_s=5``) win over the environment.
 
     Bad settings raise :class:`~schemas.errors.ConfigError` (one line) before anything
     connects. Must be called from the main thread, which owns signal handlers.
     """
     kafka = load(KafkaSettings)
     url = load(DatabaseSettings).url()
-    settings = load(SinkSettings)
+    settings = load(SinkSettings, **overrides)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()

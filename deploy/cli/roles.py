@@ -15,15 +15,10 @@ def sink(
     ),
 ) -> None:
     """Store the event topics in PostgreSQL (idempotent by event_id). Ctrl-C stops cleanly."""
-    import os
-
     from batch.sink.command import main
 
-    if until_idle:
-        # The sink reads its settings from the environment, like every role; the option
-        # is a shorthand for NEARLINE_SINK_STOP_WHEN_IDLE_S.
-        os.environ["NEARLINE_SINK_STOP_WHEN_IDLE_S"] = str(until_idle)
-    stats = main()
+    # The option is a shorthand for NEARLINE_SINK_STOP_WHEN_IDLE_S, and wins over it.
+    stats = main(**({"stop_when_idle_s": until_idle} if until_idle else {}))
     typer.echo(
         f"sink: {stats.rows_inserted} rows stored, {stats.duplicates} duplicates skipped, "
         f"{stats.dead_letters} dead letters, {stats.batches} batches",
