@@ -48,6 +48,29 @@ class DeliveryError(NearlineError):
     """One or more records were not acknowledged by the broker."""
 
 
+class DeliveryFailures:
+    """The producer's delivery callback: counts and logs failed deliveries.
+
+    A separate object, not a bound method of :class:`EventProducer`: librdkafka's producer
+    holds its callback, so a bound method would make a reference cycle, and a producer no
+    longer used would live on (connected, logging reconnect errors) until the cycle
+    collector ran.
+    """
+
+    def __init__(self) -> None:
+        self.failed = 0
+        self.failures: list[str] = []
+
+    def __call__(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            return
+        self.failed += 1
+        detail = f"{msg.topic()}: {err.str()}"
+        if len(self.failures) < 100:
+            self.failures.append(detail)
+        log.error("delivery failed: %s", detail)
+
+
 class EventProducer:
     """Produces events to the catalogue's topics; ``flush()`` reports lost deliveries."""
 
@@ -61,6 +84,7 @@ class EventProducer:
     ) -> None:
         self.catalogue = catalogue
         self.codec = codec or default_codec()
+        self._deliveries = DeliveryFailures()
         # Delivery reports only for failures: a Python callback per delivered record would
         # cost more than encoding it (it halved throughput when measured).
         self._producer = Producer(
@@ -68,15 +92,13 @@ class EventProducer:
                 **kafka.client_config(),
                 **PRODUCER_DEFAULTS,
                 **(config or {}),
-                "on_delivery": self._on_delivery,
+                "on_delivery": self._deliveries,
                 "delivery.report.only.error": True,
             }
         )
         self._topics = {t.value_schema: t.name for t in catalogue.event_topics}
         self._versions = {name: self.codec.registry.current(name) for name in self._topics}
         self.sent = 0
-        self.failed = 0
-        self.failures: list[str] = []
 
     def send(self, schema: str, record: Mapping[str, Any], *, validate: bool = True) -> None:
         """Encode ``record`` as a ``schema`` event (ClickEvent, BrowseEvent, ViewEvent) and
@@ -122,14 +144,15 @@ class EventProducer:
         """Records acknowledged so far (exact after :meth:`flush`)."""
         return self.sent - self.failed - len(self._producer)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            return
-        self.failed += 1
-        detail = f"{msg.topic()}: {err.str()}"
-        if len(self.failures) < 100:
-            self.failures.append(detail)
-        log.error("delivery failed: %s", detail)
+    @property
+    def failed(self) -> int:
+        """Records the broker did not acknowledge (exact after :meth:`flush`)."""
+        return self._deliveries.failed
+
+    @property
+    def failures(self) -> list[str]:
+        """The first 100 failures, as ``topic: error``."""
+        return self._deliveries.failures
 
     def poll(self, timeout: float = 0) -> None:
         self._producer.poll(timeout)
