@@ -4,10 +4,12 @@ other test, pytest session or developer's stack."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 from pathlib import Path
 
 from deploy import stack
+from deploy.broker import BrokerPaths
 from deploy.settings import StackSettings
 
 
@@ -27,6 +29,7 @@ class PrivateStack:
             kafka_controller_port=_free_port(),
             pg_port=_free_port(),
         )
+        _share_jars(state_dir)
         endpoints = stack.up(self.settings, log=lambda line: None)
         assert endpoints.kafka_bootstrap and endpoints.database_url
         self.bootstrap: str = endpoints.kafka_bootstrap
@@ -51,3 +54,11 @@ class PrivateStack:
 
     def close(self) -> None:
         stack.down(self.settings, log=lambda line: None)
+
+
+def _share_jars(state_dir: Path) -> None:
+    """Copy the broker jars the default stack already fetched (with their completion
+    marker), so that each private stack skips a Maven run; without them it fetches its own."""
+    source = BrokerPaths(StackSettings().state_dir / "kafka").jars
+    if (source / ".complete").is_file():
+        shutil.copytree(source, BrokerPaths(state_dir / "kafka").jars)
