@@ -44,9 +44,17 @@ class FeatureSpace:
     def build(
         cls, events: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, config: TrainConfig
     ) -> FeatureSpace:
-        """Catalogue order first (``items``/``users`` rows), then ids seen only in events."""
+        """Catalogue order first (``items``/``users`` rows), then ids seen only in events.
+
+        Items without events stay: their features give them a trained vector. Users without
+        events stay only with user features; otherwise their vector would be LightFM's
+        random start, and the worker and serving would take it for a learnt taste.
+        """
         item_ids = _ids(items["item_id"] if len(items) else [], events["item_id"])
-        user_ids = _ids(users["user_id"] if len(users) else [], events["user_id"])
+        catalogue = users["user_id"] if len(users) else pd.Series([], dtype=object)
+        if not config.use_user_features:
+            catalogue = catalogue[catalogue.astype(str).isin(events["user_id"].astype(str))]
+        user_ids = _ids(catalogue, events["user_id"])
         item_extra: list[tuple[np.ndarray, np.ndarray]] = []
         if config.use_item_features and len(items):
             rows = pd.Index(item_ids).get_indexer(items["item_id"].astype(str))

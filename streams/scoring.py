@@ -72,7 +72,8 @@ def score_many(
     share = np.zeros((users, 1))
     for b, row in enumerate(known):
         if row is not None:
-            offline[b], share[b] = model.users[row], blend
+            # With nothing to fold in, the offline vector alone (not half of it).
+            offline[b], share[b] = model.users[row], blend if valid[b].any() else 1.0
     vector = share * offline + (1.0 - share) * folded
     scores = vector.astype(np.float32) @ model.items.T + model.biases  # (B, n)
     flat = [b * n_items + r for b, rs in enumerate(seen) for r in rs]

@@ -105,7 +105,9 @@ def test_item_and_user_features_and_id_maps() -> None:
     assert sorted(u1) == ["age:20-29", "gender:F", "occupation:writer", "user:u1"]
     assert space.item_features.sum() == len(a_features) + 3 + 1 + 1  # b: 3, c: 1, z: 1
     bare = FeatureSpace.build(frame, ITEMS, USERS, TrainConfig(use_item_features=False))
-    assert bare.item_features.shape == (4, 4) and bare.user_features.shape == (3, 3)
+    # Without user features, u1 and u2 (no events) would only have a random, untrained vector.
+    assert bare.user_ids.tolist() == ["u3"]
+    assert bare.item_features.shape == (4, 4) and bare.user_features.shape == (1, 1)
     normalised = FeatureSpace.build(frame, ITEMS, USERS, TrainConfig(normalise_features=True))
     assert np.allclose(normalised.item_features.sum(axis=1), 1.0)
     with pytest.raises(SnapshotError, match="nobody"):

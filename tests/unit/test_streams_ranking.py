@@ -157,3 +157,22 @@ def test_stacked_scoring_matches_the_one_user_reference() -> None:
         assert got.scores == pytest.approx(values.tolist(), rel=1e-5)
         assert got.because == strongest(fold.contributions(m.items[top]), list(range(len(rows))))
         assert got.cluster == nearest_cluster(fold.vector, m.unit_centroids)
+
+
+def test_a_known_user_with_nothing_to_fold_in_is_scored_with_the_whole_offline_vector() -> None:
+    # Regression: the blend weight used to apply with an empty fold-in, halving the vector,
+    # which changes every score's balance between the user's taste and the item biases.
+    rng = np.random.default_rng(5)
+    artifact = ModelArtifact(
+        version=1,
+        item_ids=tuple(f"i{n}" for n in range(20)),
+        item_embeddings=rng.normal(size=(20, 4)).astype(np.float32),
+        item_biases=rng.normal(size=20).astype(np.float32),
+        user_ids=("known",),
+        user_embeddings=rng.normal(size=(1, 4)).astype(np.float32),
+        user_biases=np.zeros(1, np.float32),
+    )
+    m = LoadedModel.of(artifact)
+    (got,) = score_many(m, [[]], [0], [[]], top_n=20, lam=0.1, blend=0.5, half_life_ms=1000)
+    want = m.items @ m.users[0] + m.biases
+    assert got.scores == pytest.approx(np.sort(want)[::-1].tolist(), rel=1e-5)
