@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -63,12 +64,13 @@ def wait_until_listed(admin: AdminClient, names: list[str], timeout: float = 30.
 
 def ensure_topics(
     kafka: KafkaSettings,
-    catalogue: Catalogue,
+    catalogue: Catalogue | Sequence[Topic],
     *,
     replication: int | None = None,
     timeout: float = 30.0,
 ) -> list[tuple[str, str]]:
-    """Create every catalogue topic that is missing; check the partitions of those present.
+    """Create every catalogue topic (or every topic given) that is missing; check the
+    partitions of those present.
 
     ``replication`` defaults to min(3, brokers in the cluster). Returns (name, outcome) pairs.
     An existing topic with fewer partitions than declared raises :class:`TopicMismatch`,
@@ -112,5 +114,5 @@ def ensure_topics(
                         f"could not create topic {topic.name}: {error.str()}"
                     ) from exc
     wait_until_listed(admin, [name for name, _ in outcomes], timeout)
-    order = {t.name: i for i, t in enumerate(catalogue)}
+    order = {t.name: i for i, t in enumerate(catalogue)}  # a Catalogue iterates its topics
     return sorted(outcomes, key=lambda pair: order[pair[0]])

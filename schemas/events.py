@@ -411,6 +411,25 @@ def _invalid(message: str) -> SchemaError:
     return SchemaError(message, reason="invalid-value")
 
 
+MAX_TS_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: PostgreSQL and Python datetimes end there."""
+MAX_ID_BYTES = 256
+"""Longest id or context string, in UTF-8 bytes: PostgreSQL cannot index an id much over
+2.7 KB, and the worker keeps up to 550 item ids per user in one changelog message."""
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+"""Characters no PostgreSQL text column stores: NUL, and lone UTF-16 surrogates."""
+
+
+def _texts(names: tuple[str, ...], values: tuple[str | None, ...]) -> None:
+    for name, value in zip(names, values, strict=True):
+        if value is None:
+            continue
+        if UNSTORABLE.search(value):
+            raise _invalid(f"{name}: contains a NUL or a lone surrogate")
+        if len(value) > MAX_ID_BYTES // 4 and len(value.encode()) > MAX_ID_BYTES:
+            raise _invalid(f"{name}: longer than {MAX_ID_BYTES} bytes")
+
+
 def _uuid(record: dict[str, Any], name: str) -> None:
     # Canonical lowercase text is checked by regex first because it is the common case
     # and ~10x cheaper than uuid.UUID; other spellings uuid.UUID accepts (upper case,
@@ -446,6 +465,19 @@ def _event(record: dict[str, Any]) -> None:
     if not record["user_id"] or record["ts"] < 0:
         _non_empty(record, "user_id")
         _at_least(record, "ts", 0)
+    if record["ts"] > MAX_TS_MS:
+        raise _invalid(f"ts: {record['ts']} ms is beyond year 9999")
+    context = record["context"]
+    _texts(
+        ("user_id", "context.session_id", "context.device", "context.locale", "context.country"),
+        (
+            record["user_id"],
+            context["session_id"],
+            context["device"],
+            context.get("locale"),
+            context.get("country"),
+        ),
+    )
 
 
 def _click(record: dict[str, Any]) -> None:
@@ -453,6 +485,7 @@ def _click(record: dict[str, Any]) -> None:
     if not record["item_id"] or not record["surface"] or record["position"] < 0:
         _non_empty(record, "item_id", "surface")
         _at_least(record, "position", 0)
+    _texts(("item_id", "surface"), (record["item_id"], record["surface"]))
 
 
 def _browse(record: dict[str, Any]) -> None:
@@ -460,6 +493,9 @@ def _browse(record: dict[str, Any]) -> None:
     _non_empty(record, "list_id")
     if not all(record["item_ids"]):
         raise _invalid("item_ids: item ids must not be empty")
+    _texts(("list_id",), (record["list_id"],))
+    items = tuple(record["item_ids"])
+    _texts(tuple(f"item_ids[{i}]" for i in range(len(items))), items)
 
 
 def _view(record: dict[str, Any]) -> None:
@@ -467,6 +503,7 @@ def _view(record: dict[str, Any]) -> None:
     if not record["item_id"] or record["duration_ms"] < 0:
         _non_empty(record, "item_id")
         _at_least(record, "duration_ms", 0)
+    _texts(("item_id",), (record["item_id"],))
     # Written as `not (0 <= p <= 1)` so that NaN fails too.
     if not 0.0 <= record["progress"] <= 1.0:
         raise _invalid(f"progress: {record['progress']} is not within 0..1")

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -70,9 +72,23 @@ def _agent(runtime: Runtime) -> Callable[[StreamT[Any]], Awaitable[None]]:
     return nearline_events
 
 
+CRASH_EXIT_S = 30.0
+
+
 async def _fail(app: faust.App, what: str, exc: BaseException) -> None:
     log.critical("%s failed; stopping the worker so a supervisor restarts it", what, exc_info=exc)
+    # Faust can hang for ever stopping after a crash (committing through a consumer that
+    # already left the group: robinhood/faust#684, #484): exit regardless.
+    timer = threading.Timer(CRASH_EXIT_S, _hard_exit)
+    timer.daemon = True
+    timer.start()
     await app.crash(exc)
+
+
+def _hard_exit() -> None:
+    log.critical("still running %g s after a crash; exiting now", CRASH_EXIT_S)
+    logging.shutdown()
+    os._exit(70)
 
 
 async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:

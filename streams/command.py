@@ -14,7 +14,7 @@ import faust
 from aiokafka.codec import has_lz4
 
 from schemas.admin import ensure_topics
-from schemas.catalogue import Catalogue
+from schemas.catalogue import EVENT_PARTITIONS, Catalogue, Topic
 from schemas.connectivity import broker_metadata
 from schemas.errors import ConfigError
 from schemas.settings import KafkaSettings, load
@@ -43,7 +43,9 @@ def main() -> int:
     cluster = broker_metadata(kafka.client_config(), timeout=10)
     # Faust does not create the topics it reads; the catalogue declares them, once.
     ensure_topics(kafka, Catalogue(settings.topic_prefix))
-    app = create_app(settings, kafka, replication=min(3, cluster.brokers))
+    replication = min(3, cluster.brokers)
+    _ensure_changelogs(kafka, settings, replication)
+    app = create_app(settings, kafka, replication=replication)
     worker = faust.Worker(app, loglevel=settings.loglevel, redirect_stdouts=False)
     # Faust's terminal spinner sets the root logger to DEBUG (at loglevel warn and above) so
     # that every library debug line turns it: measured, that cost more than the events.
@@ -53,3 +55,25 @@ def main() -> int:
     except SystemExit as exc:  # mode's worker always leaves through sys.exit
         return exc.code if isinstance(exc.code, int) else 1
     return 0
+
+
+def _ensure_changelogs(kafka: KafkaSettings, settings: StreamsSettings, replication: int) -> None:
+    """Create the tables' changelog topics before Faust subscribes to them.
+
+    Faust creates them itself, moments before its consumer takes the metadata snapshot that
+    its tables check partition counts against. On a fresh deployment that snapshot can say
+    0 partitions, and until aiokafka refreshes it (5 min) every write to the trending table
+    raises PartitionsMismatch, and the event is dead-lettered as processing-failed.
+    """
+    changelogs = [
+        Topic(
+            base=f"{settings.group_id}-{table}-changelog",
+            key=key,
+            value_schemas=(),
+            partitions=EVENT_PARTITIONS,
+            cleanup_policy="compact",
+            retention_ms=-1,
+        )
+        for table, key in (("user_state", "user_id"), ("trending", "p<partition>"))
+    ]
+    ensure_topics(kafka, changelogs, replication=replication)

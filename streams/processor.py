@@ -213,6 +213,7 @@ class EventProcessor(Generic[Token]):
         model, now = self.models.current, self.wall()
         try:
             sets = recommend_many(requests, model, self.board.top, self.tuning, now)
+            return [self.codec.encode(recs.SCHEMA, recs.to_dict()) for recs in sets]
         except Exception:
             if len(requests) == 1:
                 # A bug met by this user's data must not stall the partition: their state
@@ -221,4 +222,3 @@ class EventProcessor(Generic[Token]):
                 return [None]
             # Find the user whose data trips the bug; the others still get their sets.
             return [out for one in flushed for out in self._recommend([one])]
-        return [self.codec.encode(recs.SCHEMA, recs.to_dict()) for recs in sets]

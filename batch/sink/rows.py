@@ -20,12 +20,12 @@ Example::
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from schemas.errors import SchemaError
+from schemas.events import MAX_TS_MS, UNSTORABLE
 
 Row = tuple[Any, ...]
 
@@ -39,9 +39,6 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
 }
 """Columns the sink writes, per event type (every column but ``ingested_at``)."""
 
-MAX_TS_MS = 253_402_300_799_999
-"""9999-12-31T23:59:59.999Z: later times would not read back as Python datetimes."""
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _FLOAT32 = struct.Struct("<f")
 _TWO_FLOAT32 = struct.Struct("<ff")
 
@@ -51,7 +48,7 @@ def _invalid(field: str, message: str) -> SchemaError:
 
 
 def _text(field: str, value: str) -> str:
-    if _UNSTORABLE.search(value):
+    if UNSTORABLE.search(value):
         # NUL cannot be stored in PostgreSQL text; a lone surrogate cannot be encoded as UTF-8.
         raise _invalid(field, "contains a NUL or lone surrogate, which PostgreSQL cannot store")
     return value
@@ -139,7 +136,7 @@ def _view_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
     locale, country, item_id = context.get("locale"), context.get("country"), record["item_id"]
     ts, progress, rating = record["ts"], record["progress"], record.get("rating")
     text = f"{user_id}{session_id}{device}{locale or ''}{country or ''}{item_id}"
-    if _UNSTORABLE.search(text) or ts > MAX_TS_MS:
+    if UNSTORABLE.search(text) or ts > MAX_TS_MS:
         return _checked("ViewEvent", record, partition, offset)
     try:  # rounded to float4 as _real does, both at once
         if rating is None:
@@ -171,7 +168,7 @@ def _click_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
     locale, country, item_id = context.get("locale"), context.get("country"), record["item_id"]
     ts, surface = record["ts"], record["surface"]
     text = f"{user_id}{session_id}{device}{locale or ''}{country or ''}{item_id}{surface}"
-    if _UNSTORABLE.search(text) or ts > MAX_TS_MS:
+    if UNSTORABLE.search(text) or ts > MAX_TS_MS:
         return _checked("ClickEvent", record, partition, offset)
     return (
         record["event_id"],
@@ -195,7 +192,7 @@ def _browse_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
     locale, country, list_id = context.get("locale"), context.get("country"), record["list_id"]
     ts, item_ids = record["ts"], record["item_ids"]
     text = f"{user_id}{session_id}{device}{locale or ''}{country or ''}{list_id}"
-    if _UNSTORABLE.search(text + "".join(item_ids)) or ts > MAX_TS_MS:
+    if UNSTORABLE.search(text + "".join(item_ids)) or ts > MAX_TS_MS:
         return _checked("BrowseEvent", record, partition, offset)
     return (
         record["event_id"],

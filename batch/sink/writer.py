@@ -48,7 +48,10 @@ from schemas.tables import EVENT_TABLES
 
 log = logging.getLogger(__name__)
 
-_DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError)
+_DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.errors.ProgramLimitExceeded)
+"""Errors of the data, not of the database: retrying cannot help, so the bad rows are
+isolated and dead-lettered. (ProgramLimitExceeded, e.g. an index row too large, is an
+OperationalError to psycopg2, which would otherwise retry it for ever.)"""
 _TABLES = {table.name: table for table in EVENT_TABLES.values()}
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 # Exact integer arithmetic; to_timestamp(ms / 1000.0) would go through a double.

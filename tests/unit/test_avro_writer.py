@@ -20,6 +20,7 @@ import schemas.codec
 from schemas.avro_writer import compile_writer
 from schemas.codec import Codec, SchemaVersion, default_codec, default_registry
 from schemas.errors import SchemaError
+from schemas.events import MAX_TS_MS
 
 REGISTRY = default_registry()
 VERSIONS = sorted(
@@ -128,7 +129,10 @@ def test_every_registered_version_is_covered() -> None:
 
 # --- Round trip through the codec, with records that also pass the value rules ------------
 
-NON_EMPTY = st.text(min_size=1, max_size=20)
+# Event ids and texts must be storable: no NUL and no lone surrogate (schemas.events).
+STORABLE_CHARS = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+NON_EMPTY = st.text(STORABLE_CHARS, min_size=1, max_size=20)
+STORABLE = st.text(STORABLE_CHARS, max_size=20)
 UUIDS = st.uuids().map(str)
 INT32 = 2**31 - 1
 INT64 = 2**63 - 1
@@ -139,7 +143,10 @@ RULES: dict[str, st.SearchStrategy[Any]] = {
     **dict.fromkeys(["user_id", "item_id", "surface", "list_id", "format"], NON_EMPTY),
     **dict.fromkeys(["original_topic", "DeadLetter.reason"], NON_EMPTY),
     "item_ids": st.lists(NON_EMPTY, max_size=4),
-    **dict.fromkeys(["ts", "computed_at", "created_at", "failed_at"], st.integers(0, INT64)),
+    **dict.fromkeys(["session_id", "device"], STORABLE),
+    **dict.fromkeys(["locale", "country"], st.none() | STORABLE),
+    "ts": st.integers(0, MAX_TS_MS),
+    **dict.fromkeys(["computed_at", "created_at", "failed_at"], st.integers(0, INT64)),
     **dict.fromkeys(["duration_ms", "model_version", "total_size"], st.integers(0, INT64)),
     "position": st.integers(0, INT32),
     "cluster": st.none() | st.integers(0, INT32),
