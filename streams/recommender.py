@@ -34,7 +34,7 @@ FROM_PROFILE = "from your viewing history"
 @dataclass(frozen=True, slots=True)
 class Tuning:
     top_n: int = 20
-    fold_in_lambda: float = 0.1
+    fold_in_lambda: float = 10.0
     blend_weight: float = 0.5
     recency_half_life_ms: float = 7 * 24 * 3600 * 1000.0
 
