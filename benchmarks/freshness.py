@@ -14,7 +14,7 @@ Every list comes from the project's own code: batch/ trains; the worker's state,
 and ``recommend_many`` rank (:mod:`benchmarks.freshness_replay`,
 :mod:`benchmarks.freshness_methods`). The result and its reading are in docs/freshness.md.
 
-    python -m benchmarks.freshness                 # about 3 min on 2 shared cores
+    python -m benchmarks.freshness                 # about 2 min on 2 shared cores
     python -m benchmarks.freshness --skip-tune     # without the validation sweep
 """
 
@@ -45,7 +45,15 @@ from benchmarks.freshness_methods import (
 from benchmarks.freshness_metrics import scored
 from benchmarks.freshness_protocol import Split, spread, steps, time_split
 from benchmarks.freshness_replay import Moment, replay
-from benchmarks.freshness_report import ALL, KNOWN, Results, by_since, describe, table
+from benchmarks.freshness_report import (
+    ALL,
+    KNOWN,
+    Results,
+    by_since,
+    describe,
+    differences,
+    table,
+)
 from benchmarks.freshness_tuning import DAY_MS, sweep
 from schemas import movielens
 from streams.recommender import Tuning
@@ -81,13 +89,11 @@ def methods_of(
     default: Tuning, tuned: Tuning | None, tuned_days: float, cutoff: int
 ) -> list[Method]:
     since = since_cutoff(cutoff)
-    # Blend 1 is the offline vector as trained: the worker scales a known user's offline
-    # vector by the blend weight even when they have no history (docs/freshness.md), so
-    # the default 0.5 would not be the stale model.
-    offline = replace(default, blend_weight=1.0)
+    # (a) runs the worker as configured: with nothing to fold in, a known user is scored with
+    # the offline vector alone, whatever the blend (run_models checks it on seed 0).
     days = f"{tuned_days:g} d"
     rows: list[tuple[str, str, Tuning | None, History, str]] = [
-        ("(a) stale", "offline vector only; new users: popularity", offline, stale, POPULAR),
+        ("(a) stale", "offline vector only; new users: popularity", default, stale, POPULAR),
         ("(b) fold-in", "offline + fold-in of the events since T", default, since, TRENDING),
         (
             "(b') all recent",
@@ -135,7 +141,17 @@ def run_models(
             f"{time.perf_counter() - start - trained:.1f}s; steps served the fallback: "
             + ", ".join(fell_back)
         )
-        if seed == 0:  # why the ridge term matters: the length of the folded-in vector
+        if seed == 0:
+            # (a) is the offline vector alone: the worker's lists equal those with blend 1.
+            first = methods[0]
+            assert first.history is stale and first.tuning is not None
+            fallback = fallbacks[first.fallback]
+            alone = replace(first.tuning, blend_weight=1.0)
+            shipped, _ = worker_lists(model, moments, first.tuning, stale, fallback)
+            if shipped != worker_lists(model, moments, alone, stale, fallback)[0]:
+                raise AssertionError("(a) differs from the offline vector alone (blend 1)")
+            log("  (a) with the default blend = the offline vector alone (blend 1): checked")
+            # Why the ridge term matters: the length of the folded-in vector.
             lengths = [
                 f"{m.key} {vector_lengths(model, moments, m.tuning, m.history, 10):.2f}"
                 for m in methods
@@ -204,6 +220,14 @@ def main() -> None:
     shown = [m.key for m in methods if m.history is not worker_state]
     curve = by_since(results, shown, ALL, log)
     by_since(results, shown, KNOWN, log)
+    stale_key, fold_key = methods[0].key, methods[1].key
+    pairs = [(stale_key, fold_key)]
+    if tuned is not None:
+        tuned_key = next(m.key for m in methods if m.tuning is tuned)
+        board_key = next(m.key for m in methods if m.tuning is None and m.fallback == TUNED)
+        pairs += [(stale_key, tuned_key), (fold_key, tuned_key), (board_key, fold_key)]
+        pairs += [(board_key, tuned_key)]
+    differences(results, pairs, log)
     cutoff = pd.to_datetime(split.cutoff, unit="s")
     title = (
         f"Next-event freshness on ML-100K: trained before {cutoff:%Y-%m-%d} "

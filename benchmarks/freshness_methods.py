@@ -11,8 +11,8 @@ genre and year features).
 The model-based lists come from the worker's :func:`streams.recommender.recommend_many`,
 given the user's state with its recent interactions chosen per method:
 
-- **stale** (``recent=()``, run with ``blend_weight=1``): a known user gets the offline
-  vector alone (with a blend below 1 the worker would scale it down: docs/freshness.md);
+- **stale** (``recent=()``): with nothing to fold in, the worker scores a known user with
+  the offline vector alone, whatever the blend weight;
 - **fold-in** (interactions since the cut-off): the worker's blend of the offline vector and
   the fold-in; a new user gets the fold-in alone;
 - **worker state** (the state as is): what a worker that ran before the cut-off too would
@@ -73,6 +73,8 @@ def offline_model(
 ) -> LoadedModel:
     """Train on ``train_ratings`` with the batch role's code; load it as the worker does."""
     events = as_events(train_ratings)
+    # A users table as of T. FeatureSpace.build now drops users without events itself (no
+    # user features), so passing every user gives the same 751 model users.
     existing = users.loc[users["user_id"].isin(set(train_ratings["user_id"]))]
     space = FeatureSpace.build(events, items, existing, config)
     model = train(to_interactions(events, space, config), space, config, progress=False)

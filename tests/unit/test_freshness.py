@@ -1,4 +1,5 @@
-"""The freshness experiment's metrics, time split and no-leak walk, on hand-made cases."""
+"""The freshness experiment's metrics, time split, no-leak walk and paired gains, on
+hand-made cases."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from benchmarks.freshness_metrics import averages, hit_at, ndcg_at, rank_of, scored
 from benchmarks.freshness_protocol import Step, spread, steps, time_split
 from benchmarks.freshness_replay import replay
+from benchmarks.freshness_report import ALL, KNOWN, differences
 from streams.state import Limits
 
 
@@ -132,3 +134,22 @@ def test_spread_keeps_first_and_last_and_at_most_n_per_user() -> None:
     assert u1 == [0, 5, 10, 14, 19]
     assert [s.ts for s in kept if s.user_id == "u2"] == [100, 101, 102]
     assert spread(walk, 0) == walk
+
+
+def test_differences_pair_each_seed_and_user() -> None:
+    def frame(hits: list[float]) -> pd.DataFrame:
+        # u1 (known) has two targets, u2 (new) one.
+        return pd.DataFrame({"user": ["u1", "u1", "u2"], "known": [True, True, False], "hit": hits})
+
+    results = {
+        "x": [frame([0.0, 0.0, 0.0]), frame([1.0, 0.0, 0.0])],  # a model: one frame per seed
+        "y": [frame([1.0, 1.0, 1.0])],  # no model: paired with every seed
+    }
+    lines: list[str] = []
+    found = differences(results, [("x", "y")], lines.append, draws=50)
+    # Seed 0: u1 +1, u2 +1; seed 1: u1 +0.5, u2 +1. Over seeds: u1 +0.75, u2 +1.
+    assert found[(ALL, "x", "y")][0] == pytest.approx(0.875)
+    gain, low, high = found[(KNOWN, "x", "y")]
+    assert (gain, low, high) == pytest.approx((0.75, 0.75, 0.75))  # one user: no spread
+    assert 0.75 <= found[(ALL, "x", "y")][1] <= found[(ALL, "x", "y")][2] <= 1.0
+    assert any("per seed +1.0000 +0.7500" in line for line in lines)
