@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -91,21 +92,55 @@ def _hard_exit() -> None:
     os._exit(70)
 
 
+class InOrder:
+    """Releases each partition's events for acknowledgement in offset order.
+
+    Bursts end out of order (a user who keeps sending holds their burst open while a later
+    user's is written), but Faust must never see an acknowledged offset above one still in
+    flight: its commit takes the first run of consecutive acknowledged offsets and, when
+    only one message is missing at the head, or before the partition's first commit,
+    commits past it (faust-streaming #606). A SIGKILL then loses that event.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[tuple[str, int], deque[EventT[Any]]] = {}
+        self._done: set[int] = set()
+
+    def track(self, event: EventT[Any]) -> None:
+        msg = event.message
+        self._waiting.setdefault((msg.topic, msg.partition), deque()).append(event)
+
+    def release(self, done: Iterable[EventT[Any]]) -> list[EventT[Any]]:
+        touched = set()
+        for event in done:
+            self._done.add(id(event))
+            touched.add((event.message.topic, event.message.partition))
+        out: list[EventT[Any]] = []
+        for tp in touched:
+            waiting = self._waiting.get(tp)
+            while waiting and id(waiting[0]) in self._done:
+                self._done.discard(id(waiting[0]))
+                out.append(waiting.popleft())
+        return out
+
+
 async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
     await runtime.model_service.caught_up(runtime.settings.model_wait_s)
     # noack() is on the concrete Stream only; the agent is always handed one.
     events = cast(faust.Stream[Any], stream).noack()
-    ticker = asyncio.ensure_future(_tick(runtime, events))
+    order = InOrder()
+    ticker = asyncio.ensure_future(_tick(runtime, events, order))
     try:
         async for event in events.events():
-            await _one(runtime, events, event)
+            order.track(event)
+            await _one(runtime, events, event, order)
     finally:
         ticker.cancel()
         try:  # best effort: what is not acknowledged here is replayed and republished
             runtime.processor.flush()
             # Blocking on purpose: the loop is stopping, and an await here could be
             # cancelled before the last deliveries are acknowledged.
-            await _ack(events, runtime.output.flush(5.0))
+            await _ack(events, order.release(runtime.output.flush(5.0)))
         except Exception:
             log.warning("could not publish the last sets while stopping", exc_info=True)
         finally:
@@ -120,7 +155,7 @@ async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
             )
 
 
-async def _one(runtime: Runtime, events: StreamT[Any], event: EventT[Any]) -> None:
+async def _one(runtime: Runtime, events: StreamT[Any], event: EventT[Any], order: InOrder) -> None:
     msg = event.message
     try:
         letter = runtime.processor.handle(
@@ -134,12 +169,12 @@ async def _one(runtime: Runtime, events: StreamT[Any], event: EventT[Any]) -> No
         )
     if letter is not None:
         await runtime.letters.post(letter)
-        await events.ack(event)
+        await _ack(events, order.release([event]))
         return
-    await _ack(events, runtime.output.poll())
+    await _ack(events, order.release(runtime.output.poll()))
 
 
-async def _tick(runtime: Runtime, events: StreamT[Any]) -> None:
+async def _tick(runtime: Runtime, events: StreamT[Any], order: InOrder) -> None:
     """Every quarter of the idle window: write the bursts that are over, and acknowledge
     the events whose writes the broker has confirmed."""
     settings = runtime.settings
@@ -148,7 +183,7 @@ async def _tick(runtime: Runtime, events: StreamT[Any]) -> None:
         while True:
             await asyncio.sleep(interval)
             runtime.processor.flush_due()
-            await _ack(events, runtime.output.poll())
+            await _ack(events, order.release(runtime.output.poll()))
     except asyncio.CancelledError:
         raise
     except Exception as exc:
