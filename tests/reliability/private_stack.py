@@ -11,6 +11,7 @@ from pathlib import Path
 from deploy import stack
 from deploy.broker import BrokerPaths
 from deploy.settings import StackSettings
+from deploy.state import StackState
 
 
 def _free_port() -> int:
@@ -30,7 +31,11 @@ class PrivateStack:
             pg_port=_free_port(),
         )
         _share_jars(state_dir)
-        endpoints = stack.up(self.settings, log=lambda line: None)
+        try:
+            endpoints = stack.up(self.settings, log=lambda line: None)
+        except BaseException:
+            self.close()  # whatever did start (the broker, say) must not outlive the test
+            raise
         assert endpoints.kafka_bootstrap and endpoints.database_url
         self.bootstrap: str = endpoints.kafka_bootstrap
         self.database_url: str = endpoints.database_url
@@ -53,7 +58,12 @@ class PrivateStack:
         stack.up(self.settings, kafka=False, log=lambda line: None)
 
     def close(self) -> None:
+        """Stop both services and remove the cluster if it lives outside the state folder
+        (as root it goes under /var/lib/nearline, about 46 MB a stack)."""
         stack.down(self.settings, log=lambda line: None)
+        root = StackState(self.settings.state_dir).load().get("postgres", {}).get("root")
+        if root and self.settings.state_dir not in Path(root).parents:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _share_jars(state_dir: Path) -> None:
