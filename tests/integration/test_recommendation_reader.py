@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Message, Producer
@@ -45,11 +46,11 @@ def _sets(n: int, start: int = 0) -> list[RecommendationSet]:
     ]
 
 
-def test_the_reader_resumes_after_an_error_and_reads_each_set_once(
-    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(recommendation_reader, "RESTART_S", 0.1)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+def _topic(
+    bootstrap: str,
+) -> tuple[KafkaSettings, Catalogue, Callable[[list[RecommendationSet]], None]]:
+    """A fresh recommendations topic, and a function publishing sets to it."""
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
     catalogue = Catalogue(prefix=f"rr{uuid.uuid4().hex[:10]}.")
     ensure_topics(kafka, catalogue)
     producer = Producer({**kafka.client_config(), **PRODUCER_DEFAULTS})
@@ -60,6 +61,14 @@ def test_the_reader_resumes_after_an_error_and_reads_each_set_once(
             producer.produce(topic, codec.encode(s.SCHEMA, s.to_dict()), s.user_id.encode())
         assert producer.flush(30) == 0
 
+    return kafka, catalogue, publish
+
+
+def test_the_reader_resumes_after_an_error_and_reads_each_set_once(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recommendation_reader, "RESTART_S", 0.1)
+    kafka, catalogue, publish = _topic(kafka_bootstrap)
     publish(_sets(10))
     store = RecommendationStore()
     reader = FailsOnce(kafka, catalogue, store)
@@ -91,14 +100,8 @@ def test_a_message_that_always_fails_is_skipped_after_three_attempts(
     kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(recommendation_reader, "RESTART_S", 0.1)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
-    catalogue = Catalogue(prefix=f"rr{uuid.uuid4().hex[:10]}.")
-    ensure_topics(kafka, catalogue)
-    producer = Producer({**kafka.client_config(), **PRODUCER_DEFAULTS})
-    codec, topic = default_codec(), catalogue.topic("recommendations").name
-    for s in _sets(10):
-        producer.produce(topic, codec.encode(s.SCHEMA, s.to_dict()), s.user_id.encode())
-    assert producer.flush(30) == 0
+    kafka, catalogue, publish = _topic(kafka_bootstrap)
+    publish(_sets(10))
     store = RecommendationStore()
     reader = AlwaysFails(kafka, catalogue, store)
     reader.start()
