@@ -117,8 +117,8 @@ class CountingOutput:
     def __init__(self) -> None:
         self.writes = 0
 
-    def write(self, partition: int, writes: Any, tokens: Any) -> None:
-        self.writes += len(writes)
+    def write_many(self, bursts: Any) -> None:
+        self.writes += sum(len(writes) for _, writes, _ in bursts)
 
 
 def pipeline_alone(model: ModelArtifact, records: list[dict[str, Any]]) -> float:

@@ -9,17 +9,22 @@ that burst, reported by delivery callbacks served in :meth:`Output.poll`. A fail
 delivery raises, which stops the worker with the events unacknowledged: they are replayed
 after the restart.
 
+Writes are queued with one ``produce_batch`` call per topic and partition per flush, not
+one ``produce`` per message: on two busy cores, each ``produce`` waits for librdkafka's
+broker thread to let go of the partition queue, and that wait was the worker's largest
+single cost.
+
 Example::
 
     output = Output(kafka)
-    output.write(partition, [(changelog, key, state), (sets_topic, key, recs)], tokens)
+    output.write_many([(partition, [(changelog, key, state), (sets_topic, key, recs)], tokens)])
     for token in output.poll():
         ack(token)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -44,10 +49,26 @@ class Output(Generic[Token]):
 
     def write(self, partition: int, writes: Sequence[Write], tokens: Sequence[Token]) -> None:
         """Produce ``writes``; ``tokens`` come out of :meth:`poll` once all are delivered."""
-        if not writes:
-            self._done.extend(tokens)
-            return
-        remaining = [len(writes)]
+        self.write_many([(partition, writes, tokens)])
+
+    def write_many(self, bursts: Sequence[tuple[int, Sequence[Write], Sequence[Token]]]) -> None:
+        """:meth:`write` for several bursts; each topic's messages keep their order."""
+        # One batch per topic and partition: confluent-kafka 2.16 ignores the per-message
+        # "partition" of produce_batch (and would route by key), so it is given per batch.
+        batches: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for partition, writes, tokens in bursts:
+            if not writes:
+                self._done.extend(tokens)
+                continue
+            delivered = self._on_delivery(len(writes), tokens)
+            for topic, key, value in writes:
+                message = {"key": key, "value": value, "callback": delivered}
+                batches.setdefault((topic, partition), []).append(message)
+        for (topic, partition), messages in batches.items():
+            self._produce(topic, partition, messages)
+
+    def _on_delivery(self, writes: int, tokens: Sequence[Token]) -> Callable[..., None]:
+        remaining = [writes]
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             self.in_flight -= 1
@@ -57,14 +78,25 @@ class Output(Generic[Token]):
             if remaining[0] == 0:
                 self._done.extend(tokens)
 
-        for topic, key, value in writes:
-            while True:
-                try:
-                    self._producer.produce(topic, value, key, partition, on_delivery=delivered)
-                    break
-                except BufferError:  # local queue full: serve deliveries to make room
-                    self._producer.poll(0.05)
-            self.in_flight += 1
+        return delivered
+
+    def _produce(self, topic: str, partition: int, messages: list[dict[str, Any]]) -> None:
+        """Queue ``messages`` in order: when librdkafka's queue is full, the rest of the
+        batch is refused together (nothing is freed until deliveries are served), so the
+        refused tail is queued again once :meth:`poll` has made room."""
+        while messages:
+            queued = self._producer.produce_batch(topic, messages, partition=partition)
+            self.in_flight += queued
+            if queued == len(messages):
+                return
+            refused = [i for i, m in enumerate(messages) if "_error" in m]
+            errors = {m["_error"].code() for m in messages if "_error" in m}
+            if errors != {KafkaError._QUEUE_FULL} or refused != list(range(queued, len(messages))):
+                raise DeliveryError(
+                    f"{topic}: could not queue a batch: {messages[refused[0]]['_error']}"
+                )
+            messages = [{k: v for k, v in m.items() if k != "_error"} for m in messages[queued:]]
+            self._producer.poll(0.05)  # serve deliveries to make room
 
     def poll(self) -> list[Token]:
         """Serve delivery reports; the tokens whose writes are all on the broker."""

@@ -44,6 +44,9 @@ from streams.trending_board import TrendingBoard
 
 log = logging.getLogger(__name__)
 
+READY_LIMIT = 256
+"""Full bursts that wait for the next flush at most; more are flushed at once."""
+
 Token = TypeVar("Token")
 TokenIn = TypeVar("TokenIn", contravariant=True)
 
@@ -61,11 +64,12 @@ class StateStore(Protocol):
 
 
 class Writer(Protocol[TokenIn]):
-    """Produces a burst's writes and releases its tokens once all are delivered
-    (:class:`~streams.output.Output` in the worker)."""
+    """Produces bursts' writes and releases each burst's tokens once all its writes are
+    delivered (:class:`~streams.output.Output` in the worker)."""
 
-    def write(
-        self, partition: int, writes: Sequence[tuple[str, bytes, bytes]], tokens: Sequence[TokenIn]
+    def write_many(
+        self,
+        bursts: Sequence[tuple[int, Sequence[tuple[str, bytes, bytes]], Sequence[TokenIn]]],
     ) -> None: ...
 
 
@@ -112,6 +116,9 @@ class EventProcessor(Generic[Token]):
         self.max_wait = settings.coalesce_max_ms / 1000
         self.max_events = settings.coalesce_max_events
         self.pending: dict[bytes, Pending[Token]] = {}
+        self.ready: list[tuple[bytes, Pending[Token]]] = []
+        """Full bursts, in arrival order, waiting for the next flush (see :meth:`handle`)."""
+        self.batch_limit = READY_LIMIT
         # Decoded states of recently active users, so that a busy user's state is not
         # parsed again on every burst. Only this processor writes the table, but a
         # rebalance may hand a partition to another worker and back: forget() then.
@@ -136,9 +143,14 @@ class EventProcessor(Generic[Token]):
         user = signal.user_id.encode()
         pending = self.pending.get(user)
         if pending is not None and len(pending.tokens) >= self.max_events:
-            self.flush([user])  # the burst is full: it gets its set before this event
-            pending = None
-        state = pending.state if pending is not None else self._stored(user)
+            # The burst is full: it gets its set before this event, computed with the
+            # next flush's batch (one stacked computation for many sets, not one each).
+            self.ready.append((user, self.pending.pop(user)))
+            state, pending = pending.state, None
+            if len(self.ready) >= self.batch_limit:
+                self.flush([])
+        else:
+            state = pending.state if pending is not None else self._stored(user)
         new = applied(state, signal, offset, self.limits)
         if new is None:
             self.duplicates += 1
@@ -186,15 +198,17 @@ class EventProcessor(Generic[Token]):
         self.flush(self.due())
 
     def flush(self, users: list[bytes] | None = None) -> None:
-        """Write the states and sets of ``users`` (default: every pending user); their
-        tokens come back from the writer once the broker has them. The sets of users
-        flushed together are computed together (one stacked computation)."""
-        flushed = [
-            (u, self.pending.pop(u)) for u in (list(self.pending) if users is None else users)
-        ]
+        """Write the states and sets of the full bursts, and of ``users`` (default: every
+        pending user); their tokens come back from the writer once the broker has them.
+        The sets flushed together are computed together (one stacked computation), and
+        each user's are written in the order of their bursts."""
+        chosen = list(self.pending) if users is None else users
+        flushed, self.ready = self.ready, []
+        flushed.extend((u, self.pending.pop(u)) for u in chosen)
         if not flushed:
             return
         sets = self._recommend(flushed)
+        bursts = []
         for (user, pending), recs in zip(flushed, sets, strict=True):
             writes: list[tuple[str, bytes, bytes]] = []
             if pending.changed:  # one state write per burst, none for replays
@@ -206,7 +220,8 @@ class EventProcessor(Generic[Token]):
                 writes.append((self.latest.topic, user, recs))
                 self.latest.remember(user, recs)
                 self.published += 1
-            self.output.write(pending.partition, writes, pending.tokens)
+            bursts.append((pending.partition, writes, pending.tokens))
+        self.output.write_many(bursts)
 
     def _recommend(self, flushed: list[tuple[bytes, Pending[Token]]]) -> list[bytes | None]:
         requests = [(user.decode(), p.state, p.trigger) for user, p in flushed]

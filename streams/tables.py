@@ -55,10 +55,13 @@ class KeyedTable:
 
     def __init__(self, table: TableT[bytes, bytes]) -> None:
         self.table = table
+        self._topic: str | None = None
 
     @property
     def topic(self) -> str:
-        return self.table.changelog_topic.get_topic_name()
+        if self._topic is None:  # fixed once the app is configured; Faust derives it each call
+            self._topic = self.table.changelog_topic.get_topic_name()
+        return self._topic
 
     def remember(self, key: bytes, value: bytes) -> None:
         self.table.data[key] = value

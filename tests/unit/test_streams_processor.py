@@ -52,9 +52,10 @@ class Output:
         self.writes: list[tuple[int, str, bytes, bytes]] = []
         self.done: list[str] = []
 
-    def write(self, partition: int, writes: Any, tokens: Any) -> None:
-        self.writes += [(partition, topic, key, value) for topic, key, value in writes]
-        self.done += tokens
+    def write_many(self, bursts: Any) -> None:
+        for partition, writes, tokens in bursts:
+            self.writes += [(partition, topic, key, value) for topic, key, value in writes]
+            self.done += tokens
 
     def poll(self) -> list[str]:
         done, self.done = self.done, []
@@ -146,10 +147,24 @@ def test_bursts_are_cut_by_max_wait_and_max_events() -> None:
     each = Rig(coalesce_max_events=1)
     first, second = view(), view(item="i2")
     each.feed(first)
-    each.feed(second)  # the first burst is full: flushed before this event joins one
-    assert each.output.poll() == ["token1"] and len(each.published) == 1
-    assert each.flush_due() == ["token2"]  # a full burst is due at once
+    each.feed(second)  # the first burst is full: it waits, alone, for the next flush
+    assert each.output.poll() == [] and each.published == []
+    assert each.flush_due() == ["token1", "token2"]  # full bursts are due at once
     assert [r.trigger_event_id for _, _, r in each.published] == [first.event_id, second.event_id]
+    states = [UserState.from_bytes(v) for _, t, _, v in each.output.writes if t == "changelog"]
+    assert [s.counts for s in states] == [(0, 0, 1), (0, 0, 2)]  # each burst its own state
+
+
+def test_full_bursts_are_flushed_together_once_enough_wait() -> None:
+    rig = Rig(coalesce_max_events=1)
+    rig.processor.batch_limit = 3
+    for n in range(3):
+        rig.feed(view(item=f"i{n}"))  # each event fills the previous one's burst
+    assert rig.published == []  # two full bursts wait
+    rig.feed(view(item="i3"))  # the third full burst reaches the limit
+    assert rig.output.poll() == ["token1", "token2", "token3"]
+    triggers = [r.trigger_event_id for _, _, r in rig.published]
+    assert len(triggers) == 3 and len(set(triggers)) == 3
 
 
 def test_duplicates_change_no_state_but_republish() -> None:
