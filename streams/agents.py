@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -126,6 +127,10 @@ class InOrder:
 
 async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
     await runtime.model_service.caught_up(runtime.settings.model_wait_s)
+    # Everything alive now (Faust, the model's id maps, recovered tables) lives as long as
+    # the worker: out of the collector's sight, so that full collections scan only what
+    # the stream creates. Without this, each one paused the worker for 100+ ms.
+    gc.freeze()
     # noack() is on the concrete Stream only; the agent is always handed one.
     events = cast(faust.Stream[Any], stream).noack()
     order = InOrder()
