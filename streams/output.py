@@ -24,13 +24,17 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
 
-from schemas.producer import PRODUCER_DEFAULTS, DeliveryError
+from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError
 from schemas.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
 
 Token = TypeVar("Token")
 Write = tuple[str, bytes, bytes]
@@ -42,10 +46,16 @@ OUTPUT_DEFAULTS = {**PRODUCER_DEFAULTS, "linger.ms": 2}
 
 class Output(Generic[Token]):
     def __init__(self, kafka: KafkaSettings, config: dict[str, Any] | None = None) -> None:
-        self._producer = Producer({**kafka.client_config(), **OUTPUT_DEFAULTS, **(config or {})})
+        self._config = {**kafka.client_config(), **OUTPUT_DEFAULTS, **(config or {})}
+        # librdkafka #5301: a producer can lose every broker for good after a broker
+        # restart; the watch tells, and poll() replaces it (see BrokerWatch).
+        self._watch = BrokerWatch()
+        self._producer = Producer({**self._config, **self._watch.config()})
         self._done: list[Token] = []
         self._failures: list[str] = []
+        self._purged: list[tuple[Message, Callable[..., None]]] | None = None
         self.in_flight = 0
+        self.replaced = 0
 
     def write(self, partition: int, writes: Sequence[Write], tokens: Sequence[Token]) -> None:
         """Produce ``writes``; ``tokens`` come out of :meth:`poll` once all are delivered."""
@@ -72,6 +82,10 @@ class Output(Generic[Token]):
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             self.in_flight -= 1
+            if err is not None and self._purged is not None:
+                if err.code() == KafkaError._PURGE_QUEUE:
+                    self._purged.append((msg, delivered))  # never sent: sent again
+                    return
             if err is not None:
                 self._failures.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
             remaining[0] -= 1
@@ -101,6 +115,7 @@ class Output(Generic[Token]):
     def poll(self) -> list[Token]:
         """Serve delivery reports; the tokens whose writes are all on the broker."""
         self._producer.poll(0)
+        self._replace_if_orphaned()
         if self._failures:
             raise DeliveryError(f"{len(self._failures)} writes failed: {self._failures[0]}")
         done, self._done = self._done, []
@@ -108,5 +123,58 @@ class Output(Generic[Token]):
 
     def flush(self, timeout: float) -> list[Token]:
         """Wait (blocking) for every write in flight, then :meth:`poll`."""
-        self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        # In slices, so that an orphaned producer is replaced while we wait.
+        while self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                break
+            self._replace_if_orphaned()
         return self.poll()
+
+    def _replace_if_orphaned(self) -> None:
+        """Replace a producer that lost every broker, sending again what it still held.
+
+        Nothing is written twice: an orphaned producer has no connection and so no request
+        in flight; what it holds was refused ("not leader") or never sent, and comes back
+        purged "from the queue". A write purged in flight fails (and stops the worker, its
+        events unacknowledged), as any failed delivery does.
+        """
+        if not self._watch.orphaned():
+            return
+        old = self._producer
+        purged: list[tuple[Message, Callable[..., None]]] = []
+        self._purged = purged
+        try:
+            old.purge(in_queue=True, in_flight=True)
+            deadline = time.monotonic() + 10
+            while len(old) and time.monotonic() < deadline:
+                old.poll(0.1)
+        finally:
+            self._purged = None
+        self._watch = BrokerWatch()
+        self._producer = Producer({**self._config, **self._watch.config()})
+        self.replaced += 1
+        log.warning(
+            "the Kafka producer had lost every broker (librdkafka #5301, after a broker "
+            "restart): replaced it; %d queued writes handed to the new one",
+            len(purged),
+        )
+        for msg, callback in purged:
+            kind, ts = msg.timestamp()
+            extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
+            if kind == TIMESTAMP_CREATE_TIME:
+                extra["timestamp"] = ts
+            while True:
+                try:
+                    self._producer.produce(
+                        str(msg.topic()),
+                        msg.value(),
+                        msg.key(),
+                        partition=msg.partition() or 0,
+                        on_delivery=callback,
+                        **extra,
+                    )
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+            self.in_flight += 1

@@ -1,5 +1,5 @@
 """The sink's Kafka consumer: batched consumption, an explicit policy for Kafka errors,
-synchronous commits of explicit offsets, and rebalance bookkeeping.
+asynchronous commits of explicit offsets, and rebalance bookkeeping.
 
 The sink stores each batch before it consumes again, and librdkafka runs rebalance
 callbacks only inside ``consume()``, so a revocation always finds nothing pending;
@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from batch.sink.settings import SinkSettings
 from schemas.errors import NearlineError
+from schemas.producer import BrokerWatch
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,10 @@ class SinkConsumer:
     """A confluent-kafka Consumer subscribed to ``topics`` in the sink's group.
 
     ``before_revoke`` is called before partitions are revoked or lost.
+
+    A consumer that librdkafka has orphaned (no broker left, ever; see
+    :class:`~schemas.producer.BrokerWatch`) is replaced by a new one in the same group, by
+    :meth:`consume`: what was not committed is redelivered, as after a rebalance.
     """
 
     def __init__(
@@ -61,14 +67,45 @@ class SinkConsumer:
         *,
         before_revoke: Callable[[], object],
     ) -> None:
-        self._consumer = Consumer(consumer_config(kafka, settings))
+        self._config = consumer_config(kafka, settings)
+        self._topics = topics
         self._before_revoke = before_revoke
         self._last_logged: dict[tuple[int, str], float] = {}
         self.assigned_at: float | None = None
         """monotonic time of the latest assignment (None until the group assigned us)."""
-        self._consumer.subscribe(
-            topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        self.replaced = 0
+        """How many times an orphaned librdkafka consumer was replaced."""
+        self.commit_failures = 0
+        """Commits the broker refused or that failed (each batch is redelivered)."""
+        self._watch, self._consumer = self._subscribe()
+
+    def _subscribe(self) -> tuple[BrokerWatch, Consumer]:
+        watch = BrokerWatch()
+        consumer = Consumer({**self._config, **watch.config(), "on_commit": self._on_commit})
+        consumer.subscribe(
+            self._topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
+        return watch, consumer
+
+    def _replace_if_orphaned(self) -> None:
+        if not self._watch.orphaned():
+            return
+        # Called between batches (from consume()), so nothing is being stored.
+        self._before_revoke()
+        old = self._consumer
+        self._watch, self._consumer = self._subscribe()
+        self.assigned_at = None
+        self.replaced += 1
+        log.warning(
+            "the Kafka consumer had lost every broker (librdkafka #5301, after a broker "
+            "restart): replaced it; its uncommitted messages will be redelivered"
+        )
+        # Closing would wait for a group coordinator the old consumer can no longer reach:
+        # close it on the side (its group membership expires with its session).
+        threading.Thread(target=_close_quietly, args=(old,), daemon=True).start()
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.assigned_at = time.monotonic()
@@ -88,6 +125,7 @@ class SinkConsumer:
 
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
         """Up to ``num_messages`` messages; Kafka errors are logged or raised, never returned."""
+        self._replace_if_orphaned()
         messages = []
         for msg in self._consumer.consume(num_messages=num_messages, timeout=timeout):
             err = msg.error()
@@ -116,7 +154,13 @@ class SinkConsumer:
             log.warning("Kafka: %s%s%s", f"{topic}: " if topic else "", err.str(), hint)
 
     def commit(self, offsets: list[TopicPartition]) -> bool:
-        """Commit ``offsets`` synchronously; False (logged) if the broker did not take them.
+        """Commit ``offsets``, asynchronously; False (logged) if librdkafka refused them.
+
+        Asynchronous, so that a commit never blocks the sink: a synchronous commit waits for
+        as long as the group coordinator is unreachable, and for ever on a consumer that
+        librdkafka has orphaned (see :class:`~schemas.producer.BrokerWatch`), which only
+        :meth:`consume` can replace. The outcome arrives in a later :meth:`consume`; a
+        failure is logged and counted in :attr:`commit_failures`.
 
         A failed commit loses nothing: the messages are redelivered after a rebalance or
         restart, and the tables ignore an event_id they already hold.
@@ -124,14 +168,27 @@ class SinkConsumer:
         if not offsets:
             return True
         try:
-            results = self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
+            self.commit_failures += 1
             log.warning(
                 "offsets not committed (%s); the batch will be redelivered and deduplicated",
                 exc.args[0].str() if exc.args else exc,
             )
             return False
-        failed = [tp for tp in results if tp.error is not None]
+        return True
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        if err is not None:
+            self.commit_failures += 1
+            log.warning(
+                "offsets not committed (%s); the batch will be redelivered and deduplicated",
+                err.str(),
+            )
+            return
+        failed = [tp for tp in partitions if tp.error is not None]
+        if failed:
+            self.commit_failures += 1
         for tp in failed:
             log.warning(
                 "offset %s[%d]@%d not committed: %s",
@@ -140,11 +197,17 @@ class SinkConsumer:
                 tp.offset,
                 tp.error.str() if tp.error else "",
             )
-        return not failed
 
     def close(self) -> None:
         """Leave the group (its partitions move to the other sinks at once)."""
         self._consumer.close()
+
+
+def _close_quietly(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except Exception as exc:  # noqa: BLE001 - it was abandoned; nothing depends on it
+        log.debug("closing the abandoned consumer: %s", exc)
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -123,8 +123,8 @@ def _consume(
             if result is None:
                 log.info("stopped before %s was stored; it will be redelivered", batch.describe())
                 return
-            if not consumer.commit(batch.commit_offsets()):
-                stats.commit_failures += 1
+            consumer.commit(batch.commit_offsets())
+            stats.commit_failures = consumer.commit_failures
             in_hand.clear()
             _count(stats, batch, result)
             reporter.batch_done(stats)

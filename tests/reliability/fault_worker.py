@@ -55,8 +55,9 @@ def precreate_changelogs(deployment: Deployment, timeout: float = 30) -> None:
         probe.close()
 
 
-def committed_total(deployment: Deployment) -> int:
-    offsets = committed_offsets(deployment.kafka, deployment.group, deployment.catalogue)
+def committed_total(deployment: Deployment, group: str | None = None) -> int:
+    """Events committed by ``group`` (default: the worker's), over the event topics."""
+    offsets = committed_offsets(deployment.kafka, group or deployment.group, deployment.catalogue)
     return sum(offsets.values())
 
 
@@ -92,11 +93,15 @@ def wait_for_no_lag(
 ) -> float:
     """Wait until ``group`` (default: the worker's) has committed every event; the seconds
     it took."""
-    started = time.monotonic()
+    started = last_said = time.monotonic()
     while (behind := lag(deployment, group)) > 0:
         for process in processes:
             process.check_alive()
         assert time.monotonic() - started < timeout, f"{behind} uncommitted after {timeout} s"
+        if time.monotonic() - last_said >= 30:  # slow or stalled: the figures tell which
+            last_said = time.monotonic()
+            waited = last_said - started
+            print(f"{group or deployment.group}: {behind} uncommitted after {waited:.0f} s")
         time.sleep(0.5)
     return time.monotonic() - started
 

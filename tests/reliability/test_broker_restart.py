@@ -18,10 +18,9 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from fault_processes import RoleProcess, kill_broker, restart_broker
-from fault_worker import dead_letters, precreate_changelogs, wait_for_no_lag
+from fault_worker import committed_total, dead_letters, precreate_changelogs, wait_for_no_lag
 from fault_workload import (
     PacedProducer,
     Truth,
@@ -42,12 +41,6 @@ RATE = 800  # events/s: the stream lasts 50 s, and both restarts fall inside it
 ITEMS = 200
 
 
-@pytest.mark.xfail(
-    reason="known bug, not root-caused (issue #8): after a broker restart a librdkafka client "
-    "(the producer, or the sink's group coordinator) can stall for minutes; 3 of 5 runs on "
-    "2026-11-29. When it does not stall, nothing is lost. Kept running so its figures show.",
-    strict=False,
-)
 def test_broker_restarts_lose_nothing_and_store_everything_once(
     private_stack: PrivateStack, tmp_path: Path
 ) -> None:
@@ -79,24 +72,50 @@ def test_broker_restarts_lose_nothing_and_store_everything_once(
         print(f"\n{EVENTS} events at {RATE}/s; producer, sink and worker running")
 
         faults = [("SIGTERM restart", restart_broker, 0.25), ("SIGKILL restart", kill_broker, 0.6)]
+        progress = {"worker": 0, "sink": 0}  # events committed by each group before a fault
         for name, fault, at in faults:
-            # The clock: events acknowledged, so that the stream has resumed after the
-            # previous fault before the next one.
+            # The clock: events acknowledged. And before a fault, the stream has resumed
+            # after the previous one (or started): the worker and the sink have each
+            # committed more than they had before it. A role that stays stalled fails here,
+            # named, rather than later as lag.
             deadline = time.monotonic() + 120
-            while producer.acknowledged() < at * EVENTS:
+            while True:
                 worker.check_alive()
                 sink.check_alive()
-                assert time.monotonic() < deadline and producer.error is None, (
-                    f"the producer stalled: {producer.sent} sent, {producer.acknowledged()} "
-                    f"acknowledged, error {producer.error!r}"
+                assert producer.error is None, f"the producer failed: {producer.error!r}"
+                committed = {
+                    "worker": committed_total(deployment),
+                    "sink": committed_total(deployment, sink_group),
+                }
+                stalled = [r for r, n in committed.items() if n <= progress[r]]
+                if producer.acknowledged() < at * EVENTS:
+                    stalled.insert(0, "producer")
+                if not stalled:
+                    break
+                assert time.monotonic() < deadline, (
+                    f"stalled before the {name}: {', '.join(stalled)}; producer "
+                    f"{producer.sent} sent, {producer.acknowledged()} acknowledged; "
+                    f"committed {committed} (before the previous fault: {progress})"
                 )
-                time.sleep(0.1)
+                time.sleep(1)
+            progress = committed
             sent, acknowledged = producer.sent, producer.acknowledged()
             away = fault(private_stack)
-            print(f"broker {name} at {sent} sent ({acknowledged} acknowledged): away {away:.1f} s")
+            print(
+                f"broker {name} at {sent} sent ({acknowledged} acknowledged; committed: "
+                f"worker {committed['worker']}, sink {committed['sink']}): away {away:.1f} s"
+            )
 
         producer.join()
         print(f"producer: {producer.sent} sent, {producer.acknowledged()} acknowledged, 0 failed")
+        # librdkafka #5301 (see schemas.producer.BrokerWatch): clients orphaned by a restart
+        # and replaced. Not a failure: the figures show how often the workaround acted.
+        replaced = {
+            "producer": producer.producer.replaced,
+            "sink": sink.log.read_text(errors="replace").count("had lost every broker"),
+            "worker": worker.log.read_text(errors="replace").count("had lost every broker"),
+        }
+        print(f"orphaned librdkafka clients replaced: {replaced}")
         drained = wait_for_no_lag(deployment, [worker])
         sink_lag = wait_for_no_lag(deployment, [sink], sink_group)
         print(f"lag 0: worker {drained:.0f} s, sink {sink_lag:.0f} s after the last event")

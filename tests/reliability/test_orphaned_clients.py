@@ -1,0 +1,101 @@
+"""The workaround for librdkafka #5301 (see :class:`schemas.producer.BrokerWatch`), without a
+broker: a client whose statistics list no broker is replaced, and what it held is handed over.
+
+The bug itself needs a single KRaft broker's controlled shutdown to show (a Metadata response
+without brokers, in the few milliseconds before the broker closes its connections); the
+broker-restart test meets it in about half its runs. These tests check the two halves of the
+workaround that do not need it: telling an orphaned client, and replacing one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from batch.sink.consumer import SinkConsumer
+from batch.sink.settings import SinkSettings
+from schemas.catalogue import Catalogue
+from schemas.events import ClickEvent, Context
+from schemas.producer import BrokerWatch, EventProducer
+from schemas.settings import KafkaSettings
+
+NOWHERE = KafkaSettings(bootstrap_servers="127.0.0.1:1")
+
+
+def stats(*sources: str) -> str:
+    """A librdkafka statistics report (as compact as librdkafka writes it) listing brokers
+    of these sources."""
+    brokers = {f"b{i}": {"nodeid": i, "source": s} for i, s in enumerate(sources)}
+    return json.dumps({"brokers": brokers}, separators=(",", ":"))
+
+
+def lose_every_broker(watch: BrokerWatch) -> None:
+    """Make ``watch`` see a client that has listed no broker for longer than its grace."""
+    watch(stats("logical"))
+    watch._lost_since = time.monotonic() - watch.grace_s - 1
+
+
+def test_the_watch_tells_an_orphaned_client_after_its_grace_only() -> None:
+    watch = BrokerWatch(grace_s=0.2)
+    watch(stats("learned", "logical"))
+    assert not watch.orphaned()
+    watch(stats("configured"))  # re-bootstrapping while the broker is away: not orphaned
+    assert not watch.orphaned()
+    watch(stats("logical"))  # only the group coordinator's logical broker is left
+    assert not watch.orphaned()  # not yet: within the grace
+    time.sleep(0.25)
+    assert watch.orphaned()
+    watch(stats("learned"))
+    assert not watch.orphaned()
+
+
+def test_the_watch_is_installed_as_the_statistics_callback() -> None:
+    watch = BrokerWatch()
+    assert watch.config() == {"statistics.interval.ms": 1000, "stats_cb": watch}
+
+
+def test_an_orphaned_producer_is_replaced_and_its_queued_records_handed_over() -> None:
+    producer = EventProducer(NOWHERE, Catalogue("t."))
+    context = Context("s1", "tv")
+    for n in range(5):
+        producer.send_event(ClickEvent(f"u{n % 2}", f"i{n}", "row", n, context))
+    old = producer._producer
+    lose_every_broker(producer._watch)
+    producer.poll(0)
+    assert producer.replaced == 1
+    assert producer._producer is not old
+    assert (producer.sent, producer.failed) == (5, 0)
+    producer.poll(0)
+    assert producer.replaced == 1  # the new producer has its own watch
+    # What the new producer holds: the five records, with their keys (so their partitions).
+    handed: list = []
+    producer._deliveries.purged = handed
+    producer._producer.purge(in_queue=True)
+    deadline = time.monotonic() + 5
+    while len(handed) < 5 and time.monotonic() < deadline:
+        producer._producer.poll(0.1)
+    assert sorted(m.key() for m in handed) == [b"u0", b"u0", b"u0", b"u1", b"u1"]
+    assert {m.topic() for m in handed} == {"t.events.click"}
+    assert producer.failed == 0
+
+
+def test_an_orphaned_sink_consumer_is_replaced_in_its_group() -> None:
+    revoked = []
+    consumer = SinkConsumer(
+        NOWHERE,
+        SinkSettings(group_id="orphan-test"),
+        ["t.events.view"],
+        before_revoke=lambda: revoked.append(True),
+    )
+    try:
+        old = consumer._consumer
+        consumer.consume(10, 0.1)
+        assert consumer.replaced == 0
+        lose_every_broker(consumer._watch)
+        consumer.consume(10, 0.1)
+        assert consumer.replaced == 1
+        assert consumer._consumer is not old
+        assert revoked == [True]
+        assert consumer.assigned_at is None
+    finally:
+        consumer.close()
