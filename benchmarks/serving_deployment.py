@@ -91,9 +91,15 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m serving`` on a free port; waits until ready and the sets are read."""
+    """``python -m serving`` on a free port; waits until ready and the sets are read.
 
-    def __init__(self, deployment: MovieLensDeployment, **env: str) -> None:
+    ``cpus`` (e.g. ``"1"``) runs it under ``taskset -c cpus``, every thread included.
+    """
+
+    def __init__(
+        self, deployment: MovieLensDeployment, cpus: str | None = None, **env: str
+    ) -> None:
+        self.cpus = cpus
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         settings = {
@@ -103,7 +109,10 @@ class ServerProcess:
         self.env = deployment.env(**settings, **env)
 
     def __enter__(self) -> ServerProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", "serving"], env=self.env)  # noqa: S603
+        command = [sys.executable, "-m", "serving"]
+        if self.cpus is not None:
+            command = ["taskset", "-c", self.cpus, *command]
+        self.process = subprocess.Popen(command, env=self.env)  # noqa: S603
         deadline = time.monotonic() + 120
         while True:
             assert self.process.poll() is None, "the server exited"

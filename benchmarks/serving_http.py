@@ -7,19 +7,27 @@ approximate; the measured rate is printed). Users cycle through all 943; a third
 requests carry ``recent=`` (an online fold-in), the rest hit nearline/offline sets.
 The reference is ``GET /health`` in the same server, same run: the cost of HTTP alone.
 
+wrk and the server share the machine's cores, so each setup runs twice, in the same run:
+unpinned (the scheduler places both), then pinned with ``taskset`` (the server on one CPU,
+wrk on another), which keeps the load generator from competing with the server's core.
+Each line also shows the server's CPU time per request (user + system, from /proc: the
+server's own cost, much less sensitive to other load than latency) and the load average.
+
     eval "$(nearline dev env)"
-    python benchmarks/serving_http.py [--prefix b1] [--workers 1] [--seconds 10]
+    python benchmarks/serving_http.py [--prefix b1] [--workers 1] [--seconds 10] [--pin both]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 from serving_deployment import ServerProcess, movielens
 
@@ -40,27 +48,51 @@ delay = function()
   return paced
 end
 """
+TICK = os.sysconf("SC_CLK_TCK")
 
 
-def wrk(url: str, path: str, seconds: int, connections: int, delay_ms: int = 0) -> dict[str, float]:
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its child processes (uvicorn workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def wrk(
+    url: str,
+    path: str,
+    seconds: int,
+    connections: int,
+    delay_ms: int = 0,
+    *,
+    cpu: str | None = None,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
     script = Path(tempfile.mkdtemp()) / "load.lua"
     script.write_text(LUA % {"path": path, "delay": delay_ms})
-    out = subprocess.run(  # noqa: S603
-        [
-            shutil.which("wrk") or "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}  # type: ignore[union-attr]
+    command = [shutil.which("wrk") or "wrk", "-t2", f"-c{connections}", f"-d{seconds}s"]
+    command += ["--latency", "-s", str(script), url]
+    if cpu is not None:
+        command = ["taskset", "-c", cpu, *command]
+    before = cpu_seconds(server_pid) if server_pid else 0.0
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
+    used = cpu_seconds(server_pid) - before if server_pid else 0.0
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    figures: dict[str, Any] = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "cpu_us": used / count * 1e6 if count else 0.0,
+        "load": load_average(),
+    }
     for pct in ("50", "99"):
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
         figures[f"p{pct}"] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -72,33 +104,62 @@ def wrk(url: str, path: str, seconds: int, connections: int, delay_ms: int = 0) 
     return figures
 
 
+def measure(
+    deployment: Any, workers: int, seconds: int, pinned: bool
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    env = {"NEARLINE_SERVING_WORKERS": str(workers)}
+    server_cpu, wrk_cpu = ("1", "0") if pinned else (None, None)
+    rows = []
+    with ServerProcess(deployment, cpus=server_cpu, **env) as server:
+        pid = server.process.pid
+        wrk(server.url, "/recs", 3, 8, cpu=wrk_cpu)  # warm-up
+        for name, path in (("GET /health (reference)", "/health"), ("GET top-10", "/recs")):
+            most = wrk(server.url, path, seconds, 32, cpu=wrk_cpu, server_pid=pid)
+            # 20 connections x (delay 19 ms + ~1 ms answer) ~= 1,000 requests/s.
+            paced = wrk(server.url, path, seconds, 20, 19, cpu=wrk_cpu, server_pid=pid)
+            rows.append((name, most, paced))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default=f"bench{uuid.uuid4().hex[:8]}")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument(
+        "--pin",
+        choices=("both", "off", "on"),
+        default="both",
+        help="taskset the server to CPU 1 and wrk to CPU 0: both (unpinned, then pinned), "
+        "off or on. Pinning needs one worker and at least 2 CPUs.",
+    )
     args = parser.parse_args()
     deployment = movielens(args.prefix)
-    print(f"deployment prefix: {args.prefix}")
-    env = {"NEARLINE_SERVING_WORKERS": str(args.workers)}
-    with ServerProcess(deployment, **env) as server:
-        wrk(server.url, "/recs", 3, 8)  # warm-up
-        rows = []
-        for name, path in (("GET /health (reference)", "/health"), ("GET top-10", "/recs")):
-            most = wrk(server.url, path, args.seconds, 32)
-            # 20 connections x (delay 19 ms + ~1 ms answer) ~= 1,000 requests/s.
-            paced = wrk(server.url, path, args.seconds, 20, delay_ms=19)
-            rows.append((name, most, paced))
+    print(f"deployment prefix: {args.prefix}; CPUs: {os.cpu_count()}")
+    setups = {"both": (False, True), "off": (False,), "on": (True,)}[args.pin]
+    if args.workers > 1 or (os.cpu_count() or 1) < 2 or not shutil.which("taskset"):
+        if True in setups:
+            print("not pinning: it needs 1 worker, 2 CPUs and taskset")
+        setups = (False,)
+    results = []
+    for pinned in setups:
+        if pinned:
+            print("pinned: taskset -c 1 for the server, taskset -c 0 for wrk")
+        results.append((pinned, measure(deployment, args.workers, args.seconds, pinned)))
     print(f"\nuvicorn workers: {args.workers}; wrk 2 threads; {args.seconds} s per run")
-    most_head = f"{'max req/s':>10} {'p50 ms':>8} {'p99 ms':>8}"
-    paced_head = f"{'paced req/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6}"
-    print(f"{'endpoint':26} {most_head} | {paced_head}")
-    for name, most, paced in rows:
-        print(
-            f"{name:26} {most['rps']:10.0f} {most['p50']:8.2f} {most['p99']:8.2f} | "
-            f"{paced['rps']:11.0f} {paced['p50']:8.2f} {paced['p99']:8.2f} "
-            f"{int(most['errors'] + paced['errors']):6d}"
-        )
+    print("cpu us/req: the server's user+system CPU time per request; load: load average")
+    most_head = f"{'max req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'cpu us/req':>10}"
+    paced_head = f"{'paced req/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'cpu us/req':>10}"
+    print(f"{'setup':9} {'endpoint':24} {most_head} | {paced_head} {'errors':>6} | load")
+    for pinned, rows in results:
+        setup = "pinned" if pinned else "unpinned"
+        for name, most, paced in rows:
+            print(
+                f"{setup:9} {name:24} {most['rps']:9.0f} {most['p50']:7.2f} {most['p99']:7.2f} "
+                f"{most['cpu_us']:10.0f} | {paced['rps']:11.0f} {paced['p50']:7.2f} "
+                f"{paced['p99']:7.2f} {paced['cpu_us']:10.0f} "
+                f"{int(most['errors'] + paced['errors']):6d} | {most['load']} / {paced['load']}"
+            )
 
 
 if __name__ == "__main__":

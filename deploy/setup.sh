@@ -2,6 +2,7 @@
 # One-time set-up of a machine for nearline, safe to run again:
 #   - the PostgreSQL server from Debian's packages (skipped when DATABASE_URL is set),
 #   - Java and Maven, which fetch and run the Apache Kafka broker,
+#   - wrk, the load generator of the HTTP benchmark,
 #   - a virtualenv in .venv with nearline and its test extras installed in editable mode,
 #   - MovieLens-100K (the recbole wheel's data files, installed without its dependencies),
 #   - the Apache Kafka broker's jars, fetched with Maven into the state folder.
@@ -15,6 +16,8 @@ if [ -z "${DATABASE_URL:-}" ] && ! compgen -G "/usr/lib/postgresql/*/bin/initdb"
 fi
 command -v java >/dev/null || apt_packages+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || apt_packages+=(maven)
+# wrk: the HTTP load generator of benchmarks/serving_http.py.
+command -v wrk >/dev/null || apt_packages+=(wrk)
 if [ ${#apt_packages[@]} -gt 0 ]; then
     echo "setup: installing ${apt_packages[*]} with apt-get"
     $SUDO apt-get update -q

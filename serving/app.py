@@ -37,6 +37,7 @@ from serving.background import Background
 from serving.database_reader import DatabaseReader
 from serving.errors import ServingError
 from serving.event_intake import EventIntake, EventSink
+from serving.fast_routes import FastRoutes, fast_routes
 from serving.metrics import ServingMetrics
 from serving.runtime import Runtime
 from serving.settings import ServingSettings
@@ -127,11 +128,23 @@ def create_app(
         summary="Online recommendations: nearline sets, fold-in, offline lists and fallbacks.",
         version="1",
         lifespan=lifespan,
+        # Off, FastAPI answers without looking up the OpenTelemetry providers per request
+        # (10-18 µs measured here, under load); on, it traces as it does by default.
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     app.include_router(read_routes.router)
     app.include_router(write_routes.router)
     app.include_router(status_routes.router)
+    # Innermost first: the read and status GETs skip FastAPI's routing (see fast_routes),
+    # inside the latency middleware so that they are still timed.
+    app.add_middleware(
+        FastRoutes,
+        routes=fast_routes(read_routes.router, status_routes.router),
+        exception_handlers=app.exception_handlers,
+    )
     app.add_middleware(Latency, metrics=runtime.metrics)
 
     @app.exception_handler(ServingError)

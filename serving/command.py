@@ -67,5 +67,7 @@ def main() -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=False,  # a log line per request would cost more than the request
+        access_log=settings.access_log,  # off by default: a line costs more than a request
+        loop=settings.loop,
+        http=settings.http,
     )

@@ -87,7 +87,7 @@ async def recommendations(request: Request) -> JSONResponse:
         log.exception("recommend failed for user %s; serving the fallback", query.user_id)
         answer = _emergency(runtime, query.user_id, query.k)
     if answer.source != "nearline":
-        runtime.metrics.fallbacks.labels(answer.source).inc()
+        runtime.metrics.fallback(answer.source)
     request.state.endpoint, request.state.source = "recommendations", answer.source
     return JSONResponse(recommendations_json(answer, runtime.data.current))
 

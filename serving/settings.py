@@ -60,6 +60,25 @@ class ServingSettings(BaseSettings):
         default=200, ge=1, description="Statement timeout of request-time database lookups."
     )
     log_level: str = Field(default="info", pattern=r"^(critical|error|warning|info|debug)$")
+    access_log: bool = Field(
+        default=False,
+        description="uvicorn's access log: a line per request, costing more than the request.",
+    )
+    loop: str = Field(
+        default="uvloop",
+        pattern=r"^(uvloop|asyncio|auto)$",
+        description="uvicorn's event loop (uvloop: about twice the requests/s of asyncio).",
+    )
+    http: str = Field(
+        default="httptools",
+        pattern=r"^(httptools|h11|auto)$",
+        description="uvicorn's HTTP/1.1 parser (httptools: C; h11: pure Python).",
+    )
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry (spans, metrics and logs for the globally "
+        "configured providers). Off: FastAPI skips its per-request check for providers.",
+    )
     topic_prefix: str = Field(
         default="", validation_alias="NEARLINE_TOPIC_PREFIX", pattern=r"^[A-Za-z0-9._-]{0,200}$"
     )

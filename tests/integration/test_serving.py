@@ -150,6 +150,9 @@ def test_without_a_nearline_set_the_same_request_answers_from_other_sources(
     deployment.publish_sets(recs("u1", ["4", "6"], source="offline", at=1000))
     with deployment.server() as client:
         wait_for(lambda: client.get("/ready").json()["recommendations"]["caught_up"])
+        # The cold answer below comes from the model's biases: wait for the model too (the
+        # model and the sets are read by different threads, in no set order).
+        wait_for(lambda: client.get("/v1/models/current").json()["version"] == 1)
         offline = recommendations(client, "u1", k=2)
         assert offline["source"] == "offline" and [i["item_id"] for i in offline["items"]] == [
             "4",
