@@ -36,6 +36,7 @@ from schemas.artifact import ModelArtifact
 from schemas.catalogue import MODELS_MAX_MESSAGE_BYTES, Catalogue
 from schemas.errors import BrokerUnavailable, ConfigError
 from schemas.model_assembler import DEFAULT_MAX_PENDING_BYTES, ModelAssembler, Outcome, Refusal
+from schemas.producer import BrokerWatch
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,17 @@ class ModelTopicReader:
     def __init__(self, kafka: KafkaSettings, catalogue: Catalogue, assembler: ModelAssembler):
         self.topic = catalogue.topic("models").name
         self.assembler = assembler
-        self._consumer = Consumer(
+        self._kafka = kafka
+        self._next = OFFSET_BEGINNING
+        self.replaced = 0
+        """How many times an orphaned consumer was replaced (see :meth:`_replace_if_orphaned`)."""
+        self._watch = BrokerWatch()
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> Consumer:
+        consumer = Consumer(
             {
-                **kafka.client_config(),
+                **self._kafka.client_config(),
                 # librdkafka insists on a group id, but assign() never joins the group and
                 # nothing is committed, so no group state is created on the broker.
                 "group.id": f"nearline-model-reader-{uuid.uuid4().hex}",
@@ -60,9 +69,30 @@ class ModelTopicReader:
                 "enable.partition.eof": True,
                 # Fetch a whole chunk at once instead of growing the fetch size by retrying.
                 "fetch.message.max.bytes": MODELS_MAX_MESSAGE_BYTES,
+                **self._watch.config(),
             }
         )
-        self._consumer.assign([TopicPartition(self.topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(self.topic, 0, self._next)])
+        return consumer
+
+    def _replace_if_orphaned(self) -> None:
+        """A consumer that lost every broker for good (librdkafka #5301, see
+        :class:`~schemas.producer.BrokerWatch`) is replaced by one reading on from the next
+        offset, so that new models keep arriving after a broker restart."""
+        if not self._watch.orphaned():
+            return
+        old = self._consumer
+        self._watch = BrokerWatch()
+        self._consumer = self._new_consumer()
+        self.replaced += 1
+        # Closing a consumer without brokers can take its timeouts: not on this thread.
+        threading.Thread(target=old.close, name="orphaned-model-reader", daemon=True).start()
+        log.warning(
+            "reading %s: the consumer had lost every broker (librdkafka #5301, after a "
+            "broker restart): replaced it, reading on from offset %s",
+            self.topic,
+            self._next,
+        )
 
     def check_topic(self, timeout: float, grace: float = 5.0) -> None:
         """Raise :class:`ConfigError` if the topic does not exist (a reader would wait forever).
@@ -95,6 +125,7 @@ class ModelTopicReader:
                 time.sleep(0.2)
 
     def poll(self, timeout: float) -> tuple[Outcome, bool]:
+        self._replace_if_orphaned()
         msg = self._consumer.poll(timeout)
         if msg is None:
             return None, False
@@ -105,7 +136,10 @@ class ModelTopicReader:
             # librdkafka retries connections and fetches by itself; say so and carry on.
             log.warning("reading %s: %s", self.topic, error.str())
             return None, False
-        return self.assembler.feed(msg.key(), msg.value(), msg.offset()), False
+        offset = msg.offset()
+        if offset is not None:
+            self._next = offset + 1
+        return self.assembler.feed(msg.key(), msg.value(), offset), False
 
     def close(self) -> None:
         self._consumer.close()

@@ -16,6 +16,8 @@ from batch.sink.consumer import SinkConsumer
 from batch.sink.settings import SinkSettings
 from schemas.catalogue import Catalogue
 from schemas.events import ClickEvent, Context
+from schemas.model_assembler import ModelAssembler
+from schemas.model_loader import ModelTopicReader
 from schemas.producer import BrokerWatch, EventProducer
 from schemas.settings import KafkaSettings
 
@@ -99,3 +101,17 @@ def test_an_orphaned_sink_consumer_is_replaced_in_its_group() -> None:
         assert consumer.assigned_at is None
     finally:
         consumer.close()
+
+
+def test_an_orphaned_model_reader_is_replaced_and_reads_on_from_the_next_offset() -> None:
+    reader = ModelTopicReader(NOWHERE, Catalogue("t."), ModelAssembler())
+    reader._next = 7  # as if offsets 0-6 had been read
+    first = reader._consumer
+    reader.poll(0)
+    assert reader.replaced == 0 and reader._consumer is first  # a healthy one is kept
+    lose_every_broker(reader._watch)
+    reader.poll(0)
+    assert reader.replaced == 1 and reader._consumer is not first
+    [assigned] = reader._consumer.assignment()  # the offset it was assigned at
+    assert (assigned.topic, assigned.partition, assigned.offset) == ("t.models", 0, 7)
+    reader.close()
