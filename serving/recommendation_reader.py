@@ -5,7 +5,9 @@ committed, so each replica rebuilds the whole store from the topic on start and 
 share no state. Per-message policy: a value that does not decode is logged with
 topic[partition]@offset and skipped (serving only reads this topic; the writers own the
 dead-letter path), a tombstone forgets the user. An unexpected error replaces the consumer,
-which resumes at the message that failed (skipped after three attempts).
+which resumes at the message that failed (skipped after three attempts). So does a consumer
+that lost every broker for good after a broker restart (librdkafka #5301, see
+:class:`~schemas.producer.BrokerWatch`).
 
 Example::
 
@@ -28,6 +30,7 @@ from schemas.catalogue import Catalogue
 from schemas.codec import Codec, default_codec
 from schemas.errors import SchemaError
 from schemas.events import RecommendationSet
+from schemas.producer import BrokerWatch
 from schemas.settings import KafkaSettings
 from serving.recommendation_store import RecommendationStore
 
@@ -37,6 +40,10 @@ RESTART_S = 2.0
 """Pause before a new consumer replaces one that failed."""
 MAX_ATTEMPTS = 3
 """Attempts at one message before it is skipped (a bug, not bad data: that is skipped at once)."""
+
+
+class Orphaned(Exception):
+    """The consumer lost every broker for good; the next one resumes where it stopped."""
 
 
 class RecommendationReader:
@@ -54,6 +61,8 @@ class RecommendationReader:
         self.store = store
         self.skipped = 0
         self.restarts = 0
+        self.replaced = 0
+        """Consumers replaced after librdkafka #5301 orphaned them (see BrokerWatch)."""
         self.last_error: str | None = None
         self.caught_up = threading.Event()
         self._kafka = kafka
@@ -72,7 +81,7 @@ class RecommendationReader:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _consumer(self) -> Consumer:
+    def _consumer(self, watch: BrokerWatch) -> Consumer:
         return Consumer(
             {
                 **self._kafka.client_config(),
@@ -80,6 +89,7 @@ class RecommendationReader:
                 "group.id": f"nearline-serving-{uuid.uuid4().hex}",
                 "enable.auto.commit": False,
                 "enable.partition.eof": True,
+                **watch.config(),
             }
         )
 
@@ -106,6 +116,9 @@ class RecommendationReader:
         while not self._stopping.is_set():
             try:
                 self._read(positions, failing)
+            except Orphaned as exc:
+                self.replaced += 1
+                log.warning("%s; replacing it", exc)
             except Exception as exc:
                 self.restarts += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -124,7 +137,8 @@ class RecommendationReader:
                 self._stopping.wait(RESTART_S)
 
     def _read(self, positions: dict[int, int], failing: list[tuple[int, int]]) -> None:
-        consumer = self._consumer()
+        watch = BrokerWatch()
+        consumer = self._consumer(watch)
         try:
             partitions = self._partitions(consumer)
             consumer.assign(
@@ -144,12 +158,20 @@ class RecommendationReader:
                         raise
                     if msg.error() is None:
                         positions[spot[0]] = spot[1] + 1
+                if watch.orphaned():
+                    raise Orphaned(
+                        f"reading {self.topic}: the consumer had lost every broker "
+                        "(librdkafka #5301, after a broker restart)"
+                    )
                 if not self.caught_up.is_set() and at_end.issuperset(partitions):
                     self.store.caught_up = True
                     self.caught_up.set()
                     log.info("recommendations: %d users read from %s", len(self.store), self.topic)
         finally:
-            consumer.close()
+            if watch.orphaned():  # closing one without brokers can wait out its timeouts
+                threading.Thread(target=consumer.close, daemon=True).start()
+            else:
+                consumer.close()
 
     def _take(self, msg: Message, at_end: set[int]) -> None:
         error = msg.error()

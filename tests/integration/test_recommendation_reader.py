@@ -4,6 +4,7 @@ message that keeps failing is skipped after a few attempts instead of blocking t
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from schemas.admin import ensure_topics
 from schemas.catalogue import Catalogue
 from schemas.codec import default_codec
 from schemas.events import RecommendationSet, RecommendedItem
-from schemas.producer import PRODUCER_DEFAULTS
+from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch
 from schemas.settings import KafkaSettings
 from serving import recommendation_reader
 from serving.recommendation_reader import RecommendationReader
@@ -111,3 +112,40 @@ def test_a_message_that_always_fails_is_skipped_after_three_attempts(
         reader.stop()
     assert reader.restarts == recommendation_reader.MAX_ATTEMPTS
     assert len(store) == 9 and not store.has_any("u2") and store.has_any("u3")
+
+
+class OrphanedOnce(BrokerWatch):
+    """Tells the first consumer it watches, once armed, that it lost every broker."""
+
+    armed = threading.Event()
+    fired = threading.Event()
+
+    def orphaned(self) -> bool:
+        if self.armed.is_set() and not self.fired.is_set():
+            self.fired.set()
+            return True
+        return False
+
+
+def test_an_orphaned_consumer_is_replaced_and_the_next_reads_on(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recommendation_reader, "BrokerWatch", OrphanedOnce)
+    kafka, catalogue, publish = _topic(kafka_bootstrap)
+    publish(_sets(10))
+    store = RecommendationStore()
+    reader = FailsOnce(kafka, catalogue, store)  # counts what it takes; fails on the 3rd
+    reader.start()
+    try:
+        assert reader.caught_up.wait(30)
+        OrphanedOnce.armed.set()
+        assert OrphanedOnce.fired.wait(10), "the reader never checked its watch"
+        publish(_sets(5, start=10))  # read by the replacement
+        deadline = time.monotonic() + 30
+        while len(store) < 15 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reader.stop()
+    assert reader.replaced == 1 and reader.restarts == 1  # the one injected failure
+    assert len(store) == 15
+    assert reader.taken == 16  # the replacement resumed where the first stopped: none twice
