@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
 
@@ -94,38 +94,6 @@ class BrokerWatch:
     def orphaned(self) -> bool:
         lost = self._lost_since
         return lost is not None and time.monotonic() - lost >= self.grace_s
-
-
-def purge(producer: Producer, timeout: float = 10.0) -> None:
-    """Purge every record ``producer`` holds, queued or in flight, and serve the delivery
-    reports that hand them back (with ``_PURGE_QUEUE`` for those never sent): the first
-    half of replacing a producer orphaned by librdkafka #5301 (see :class:`BrokerWatch`)."""
-    producer.purge(in_queue=True, in_flight=True)
-    deadline = time.monotonic() + timeout
-    while len(producer) and time.monotonic() < deadline:
-        producer.poll(0.1)
-
-
-def requeue(
-    producer: Producer, msg: Message, on_delivery: Callable[..., None] | None = None
-) -> None:
-    """Produce a purged record again on ``producer``: same topic, partition (which keeps
-    each key's records in order), key, value, create time and headers; the second half."""
-    kind, ts = msg.timestamp()
-    extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
-    if kind == TIMESTAMP_CREATE_TIME:
-        extra["timestamp"] = ts
-    partition = msg.partition()
-    if partition is not None and partition >= 0:
-        extra["partition"] = partition
-    if on_delivery is not None:
-        extra["on_delivery"] = on_delivery
-    while True:
-        try:
-            producer.produce(str(msg.topic()), msg.value(), msg.key(), **extra)
-            return
-        except BufferError:
-            producer.poll(0.05)
 
 
 class DeliveryFailures:
@@ -252,7 +220,10 @@ class EventProducer:
         purged: list[Message] = []
         self._deliveries.purged = purged
         try:
-            purge(old)
+            old.purge(in_queue=True, in_flight=True)
+            deadline = time.monotonic() + 10
+            while len(old) and time.monotonic() < deadline:
+                old.poll(0.1)  # the purged records come back through the delivery callback
         finally:
             self._deliveries.purged = None
         self._watch = BrokerWatch()
@@ -264,7 +235,22 @@ class EventProducer:
             len(purged),
         )
         for msg in purged:
-            requeue(self._producer, msg)
+            self._requeue(msg)
+
+    def _requeue(self, msg: Message) -> None:
+        kind, ts = msg.timestamp()
+        extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
+        if kind == TIMESTAMP_CREATE_TIME:
+            extra["timestamp"] = ts
+        partition = msg.partition()
+        if partition is not None and partition >= 0:
+            extra["partition"] = partition  # keeps each key's records in order
+        while True:
+            try:
+                self._producer.produce(str(msg.topic()), msg.value(), msg.key(), **extra)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
 
     @property
     def delivered(self) -> int:

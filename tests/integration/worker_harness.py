@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import pytest
@@ -161,55 +161,40 @@ class Deployment:
         return {k.decode(): UserState.from_bytes(v) for k, v in reader.latest().items() if v}
 
 
-class LoggedProcess:
-    """A process of ours (``command``) with its own environment, its output in ``log``;
-    stopped with SIGTERM, killed with SIGKILL. ``name`` is how failures call it."""
-
-    def __init__(self, command: list[str], env: dict[str, str], log: Path, name: str) -> None:
-        self.command, self.env, self.log, self.name = command, env, log, name
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env, self.log = env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Self:
+    def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own commands
-                self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            pytest.fail(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+            pytest.fail(f"the worker exited ({self.proc.returncode}):\n{self.tail()}")
 
     def tail(self, chars: int = 4000) -> str:
-        return self.text()[-chars:]
+        return self.log.read_text(errors="replace")[-chars:]
 
     def stop(self, timeout: float = 60) -> int:
-        """SIGTERM (the process finishes its work in hand); its exit code."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            pytest.fail(f"{self.name} ignored SIGTERM for {timeout:g} s; see {self.log}")
+            pytest.fail(f"the worker ignored SIGTERM; see {self.log}")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-
-
-class WorkerProcess(LoggedProcess):
-    """``python -m streams`` (what ``nearline worker`` runs)."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        super().__init__([sys.executable, "-m", "streams"], env, log, "the worker")
 
 
 class TopicReader:

@@ -19,6 +19,8 @@ Example::
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -41,7 +43,6 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from worker_harness import LoggedProcess
 
 from schemas.settings import KafkaSettings
 
@@ -69,11 +70,50 @@ def wait_until(
         time.sleep(every)
 
 
-class SinkProcess(LoggedProcess):
+class SinkProcess:
     """``python -m deploy.cli sink`` (what ``nearline sink`` runs), logging to ``log``."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        super().__init__([sys.executable, "-m", "deploy.cli", "sink"], env, log, "the sink")
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> SinkProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "deploy.cli", "sink"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            pytest.fail(f"the sink exited ({self.proc.returncode}):\n{self.tail()}")
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.text()[-chars:]
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM (the sink finishes its batch and leaves the group); its exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"the sink ignored SIGTERM for {timeout:g} s; see {self.log}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def sink_env(

@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from private_stack import PrivateStack
-from worker_harness import LoggedProcess
 
 from deploy.processes import ProcessRef, port_free
 from deploy.state import StackState
@@ -26,12 +26,40 @@ from deploy.state import StackState
 NEARLINE = str(Path(sys.executable).parent / "nearline")
 
 
-class RoleProcess(LoggedProcess):
+class RoleProcess:
     """``nearline <args>`` in a subprocess with its own environment and log file."""
 
     def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        super().__init__([NEARLINE, *args], env, log, f"nearline {args[0]}")
-        self.args = args
+        self.args, self.env, self.log = args, env, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RoleProcess:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [NEARLINE, *self.args], env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def check_alive(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            pytest.fail(f"nearline {self.args[0]} exited ({self.proc.returncode}):\n{self.tail()}")
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"nearline {self.args[0]} ignored SIGTERM; see {self.log}")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def kill_broker(stack: PrivateStack) -> float:
