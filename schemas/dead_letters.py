@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +33,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from schemas.catalogue import Catalogue
 from schemas.codec import Codec, default_codec
 from schemas.events import DeadLetter
-from schemas.producer import PRODUCER_DEFAULTS, DeliveryError
+from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError, purge
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,12 @@ class DeadLetterWriter:
         self.topic = catalogue.topic("events.dlq").name
         self.codec = codec or default_codec()
         self._version = self.codec.registry.current(DeadLetter.SCHEMA)
-        self._producer = Producer({**kafka.client_config(), **PRODUCER_DEFAULTS, **(config or {})})
+        self._config = {**kafka.client_config(), **PRODUCER_DEFAULTS, **(config or {})}
+        # librdkafka #5301: a producer can lose every broker for good after a broker
+        # restart; the watch tells, and flush() replaces it (see BrokerWatch).
+        self._watch = BrokerWatch()
+        self._producer = Producer({**self._config, **self._watch.config()})
+        self.replaced = 0
         self._failed: list[tuple[DeadLetter, str]] = []
         self.sent = 0
         self.delivered = 0
@@ -95,7 +101,13 @@ class DeadLetterWriter:
 
         Letters that failed are queued again before raising, so a retry is another flush.
         """
-        remaining = self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            # In slices, so that an orphaned producer is replaced while we wait.
+            remaining = self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
+            if not remaining or time.monotonic() >= deadline:
+                break
+            self._replace_if_orphaned()
         if self._failed:
             failed, self._failed = self._failed, []
             for letter, _reason in failed:
@@ -114,6 +126,27 @@ class DeadLetterWriter:
                 f"{remaining} dead letters still unacknowledged by {self.topic} after "
                 f"{timeout:g} s; is the broker reachable?"
             )
+
+    def _replace_if_orphaned(self) -> None:
+        """Replace a producer that lost every broker; its letters go to the new one.
+
+        A letter purged in flight may have been written: it is sent again, so it can be on
+        the topic twice (letters are delivered at least once, as the class promises).
+        """
+        if not self._watch.orphaned():
+            return
+        purge(self._producer)  # each letter comes back through _on_delivery, as failed
+        taken, self._failed = self._failed, []
+        self._watch = BrokerWatch()
+        self._producer = Producer({**self._config, **self._watch.config()})
+        self.replaced += 1
+        log.warning(
+            "the dead-letter producer had lost every broker (librdkafka #5301, after a "
+            "broker restart): replaced it; %d letters handed to the new one",
+            len(taken),
+        )
+        for letter, _reason in taken:
+            self.send(letter)
 
     def close(self, timeout: float = 10.0) -> None:
         """Deliver what is still queued, as far as ``timeout`` allows."""

@@ -96,6 +96,36 @@ class BrokerWatch:
         return lost is not None and time.monotonic() - lost >= self.grace_s
 
 
+def purge(producer: Producer, timeout: float = 10.0) -> None:
+    """Take back everything ``producer`` holds (see :class:`BrokerWatch`): each record comes
+    back through its delivery callback, as purged "from the queue" (never sent, safe to
+    send again) or "in flight" (possibly written)."""
+    producer.purge(in_queue=True, in_flight=True)
+    deadline = time.monotonic() + timeout
+    while len(producer) and time.monotonic() < deadline:
+        producer.poll(0.1)
+
+
+def reproduce(producer: Producer, msg: Message, on_delivery: Any = None) -> None:
+    """Queue a purged record on ``producer`` as it was: topic, partition (which keeps each
+    key's records in order), key, value, headers and creation time."""
+    kind, ts = msg.timestamp()
+    extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
+    if kind == TIMESTAMP_CREATE_TIME:
+        extra["timestamp"] = ts
+    partition = msg.partition()
+    if partition is not None and partition >= 0:
+        extra["partition"] = partition
+    if on_delivery is not None:
+        extra["on_delivery"] = on_delivery
+    while True:
+        try:
+            producer.produce(str(msg.topic()), msg.value(), msg.key(), **extra)
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
 class DeliveryFailures:
     """The producer's delivery callback: counts and logs failed deliveries.
 
@@ -216,14 +246,10 @@ class EventProducer:
             with self._lock:
                 self._replace_if_orphaned(locked=True)
             return
-        old = self._producer
         purged: list[Message] = []
         self._deliveries.purged = purged
         try:
-            old.purge(in_queue=True, in_flight=True)
-            deadline = time.monotonic() + 10
-            while len(old) and time.monotonic() < deadline:
-                old.poll(0.1)  # the purged records come back through the delivery callback
+            purge(self._producer)
         finally:
             self._deliveries.purged = None
         self._watch = BrokerWatch()
@@ -235,22 +261,7 @@ class EventProducer:
             len(purged),
         )
         for msg in purged:
-            self._requeue(msg)
-
-    def _requeue(self, msg: Message) -> None:
-        kind, ts = msg.timestamp()
-        extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
-        if kind == TIMESTAMP_CREATE_TIME:
-            extra["timestamp"] = ts
-        partition = msg.partition()
-        if partition is not None and partition >= 0:
-            extra["partition"] = partition  # keeps each key's records in order
-        while True:
-            try:
-                self._producer.produce(str(msg.topic()), msg.value(), msg.key(), **extra)
-                return
-            except BufferError:
-                self._producer.poll(0.05)
+            reproduce(self._producer, msg)
 
     @property
     def delivered(self) -> int:

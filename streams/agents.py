@@ -26,6 +26,7 @@ import gc
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
@@ -34,6 +35,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from schemas.events import DeadLetter
+from streams.progress import Progress
 
 if TYPE_CHECKING:
     from streams.app import Runtime
@@ -103,13 +105,20 @@ class InOrder:
     commits past it (faust-streaming #606). A SIGKILL then loses that event.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._waiting: dict[tuple[str, int], deque[EventT[Any]]] = {}
         self._done: set[int] = set()
+        self._head_since: dict[tuple[str, int], float] = {}
+        self._clock = clock
+        self.released = 0
 
     def track(self, event: EventT[Any]) -> None:
         msg = event.message
-        self._waiting.setdefault((msg.topic, msg.partition), deque()).append(event)
+        tp = (msg.topic, msg.partition)
+        waiting = self._waiting.setdefault(tp, deque())
+        if not waiting:
+            self._head_since[tp] = self._clock()
+        waiting.append(event)
 
     def release(self, done: Iterable[EventT[Any]]) -> list[EventT[Any]]:
         touched = set()
@@ -119,10 +128,27 @@ class InOrder:
         out: list[EventT[Any]] = []
         for tp in touched:
             waiting = self._waiting.get(tp)
+            before = len(out)
             while waiting and id(waiting[0]) in self._done:
                 self._done.discard(id(waiting[0]))
                 out.append(waiting.popleft())
+            if len(out) > before:
+                self._head_since[tp] = self._clock()
+        self.released += len(out)
         return out
+
+    def waiting(self) -> int:
+        """Events tracked and not yet released."""
+        return sum(len(w) for w in self._waiting.values())
+
+    def oldest(self) -> tuple[str, int, int, float] | None:
+        """The partition whose first unreleased event has waited longest: its topic,
+        partition, that event's offset, and since when it has been first."""
+        heads = [(self._head_since[tp], tp, w[0]) for tp, w in self._waiting.items() if w]
+        if not heads:
+            return None
+        since, (topic, partition), event = min(heads, key=lambda h: h[0])
+        return topic, partition, event.message.offset, since
 
 
 async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
@@ -134,7 +160,7 @@ async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
     # noack() is on the concrete Stream only; the agent is always handed one.
     events = cast(faust.Stream[Any], stream).noack()
     order = InOrder()
-    ticker = asyncio.ensure_future(_tick(runtime, events, order))
+    ticker = asyncio.ensure_future(_tick(runtime, events, order, Progress(runtime, order)))
     try:
         async for event in events.events():
             order.track(event)
@@ -179,16 +205,22 @@ async def _one(runtime: Runtime, events: StreamT[Any], event: EventT[Any], order
     await _ack(events, order.release(runtime.output.poll()))
 
 
-async def _tick(runtime: Runtime, events: StreamT[Any], order: InOrder) -> None:
+async def _tick(runtime: Runtime, events: StreamT[Any], order: InOrder, progress: Progress) -> None:
     """Every quarter of the idle window: write the bursts that are over, and acknowledge
-    the events whose writes the broker has confirmed."""
+    the events whose writes the broker has confirmed. Every ``progress_s``: the progress
+    line."""
     settings = runtime.settings
     interval = max(0.001, min(settings.coalesce_idle_ms, settings.coalesce_max_ms) / 4000)
+    every = settings.progress_s
+    next_report = time.monotonic() + every
     try:
         while True:
             await asyncio.sleep(interval)
             runtime.processor.flush_due()
             await _ack(events, order.release(runtime.output.poll()))
+            if every and time.monotonic() >= next_report:
+                next_report += every * (1 + (time.monotonic() - next_report) // every)
+                log.info("%s", progress.line())
     except asyncio.CancelledError:
         raise
     except Exception as exc:

@@ -36,6 +36,7 @@ from streams.processor import EventProcessor
 from streams.settings import StreamsSettings
 from streams.signals import Weights
 from streams.tables import Tables
+from streams.transport import Transport
 from streams.trending import DecayedCounts
 from streams.trending_board import TrendingBoard
 
@@ -80,6 +81,8 @@ def build(settings: StreamsSettings, kafka: KafkaSettings, *, replication: int =
         datadir=str(settings.datadir),
         worker_redirect_stdouts=False,
     )
+    # Before anything reaches app.transport: see streams.transport for the fix it carries.
+    app.transport = Transport(app.conf.broker_consumer, app)
     tables = Tables.declare(app, catalogue)
     models = ModelHolder()
     model_service = ModelService(ModelFollower(kafka, catalogue, models.swap, models.refused))

@@ -29,9 +29,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from confluent_kafka import TIMESTAMP_CREATE_TIME, KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError
+from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError, purge, reproduce
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -57,12 +57,10 @@ class Output(Generic[Token]):
         self.in_flight = 0
         self.replaced = 0
 
-    def write(self, partition: int, writes: Sequence[Write], tokens: Sequence[Token]) -> None:
-        """Produce ``writes``; ``tokens`` come out of :meth:`poll` once all are delivered."""
-        self.write_many([(partition, writes, tokens)])
-
     def write_many(self, bursts: Sequence[tuple[int, Sequence[Write], Sequence[Token]]]) -> None:
-        """:meth:`write` for several bursts; each topic's messages keep their order."""
+        """Produce each burst's writes (to its partition); a burst's tokens come out of
+        :meth:`poll` once all its writes are delivered. Each topic's messages keep their
+        order."""
         # One batch per topic and partition: confluent-kafka 2.16 ignores the per-message
         # "partition" of produce_batch (and would route by key), so it is given per batch.
         batches: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -141,14 +139,10 @@ class Output(Generic[Token]):
         """
         if not self._watch.orphaned():
             return
-        old = self._producer
         purged: list[tuple[Message, Callable[..., None]]] = []
         self._purged = purged
         try:
-            old.purge(in_queue=True, in_flight=True)
-            deadline = time.monotonic() + 10
-            while len(old) and time.monotonic() < deadline:
-                old.poll(0.1)
+            purge(self._producer)
         finally:
             self._purged = None
         self._watch = BrokerWatch()
@@ -160,21 +154,5 @@ class Output(Generic[Token]):
             len(purged),
         )
         for msg, callback in purged:
-            kind, ts = msg.timestamp()
-            extra: dict[str, Any] = {"headers": msg.headers()} if msg.headers() else {}
-            if kind == TIMESTAMP_CREATE_TIME:
-                extra["timestamp"] = ts
-            while True:
-                try:
-                    self._producer.produce(
-                        str(msg.topic()),
-                        msg.value(),
-                        msg.key(),
-                        partition=msg.partition() or 0,
-                        on_delivery=callback,
-                        **extra,
-                    )
-                    break
-                except BufferError:
-                    self._producer.poll(0.05)
+            reproduce(self._producer, msg, callback)
             self.in_flight += 1

@@ -93,6 +93,9 @@ class StreamsSettings(BaseSettings):
     model_wait_s: float = Field(
         30.0, ge=0, description="How long start-up waits to read the models topic to its end."
     )
+    progress_s: float = Field(
+        30.0, ge=0, description="Seconds between progress lines in the log (0: none)."
+    )
     commit_interval_s: float = Field(2.8, gt=0, description="Seconds between offset commits.")
     session_timeout_s: float = Field(
         10.0,

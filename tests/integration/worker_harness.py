@@ -52,6 +52,7 @@ class Deployment:
             "NEARLINE_WORKER_APP_ID": "nearline-worker",
             "NEARLINE_WORKER_DATADIR": str(tmp / "data"),
             "NEARLINE_WORKER_LOGLEVEL": "info",
+            "NEARLINE_WORKER_PROGRESS_S": "5",  # a stalled worker's log says where
             **worker_env,
         }
         ensure_topics(self.kafka, self.catalogue)

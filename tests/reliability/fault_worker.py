@@ -71,7 +71,10 @@ def wait_until_committed(
     try:
         while (total := sum(reader.offsets().values())) < at_least:
             worker.check_alive()
-            assert time.monotonic() < deadline, f"{total} of {at_least} committed after {timeout} s"
+            assert time.monotonic() < deadline, (
+                f"{total} of {at_least} committed after {timeout} s; the worker's last "
+                f"progress lines:\n{progress_lines(worker)}"
+            )
             time.sleep(0.05)
     finally:
         reader.close()
@@ -97,13 +100,23 @@ def wait_for_no_lag(
     while (behind := lag(deployment, group)) > 0:
         for process in processes:
             process.check_alive()
-        assert time.monotonic() - started < timeout, f"{behind} uncommitted after {timeout} s"
+        assert time.monotonic() - started < timeout, (
+            f"{behind} uncommitted after {timeout} s; the last progress lines:\n"
+            + "\n".join(progress_lines(p) for p in processes)
+        )
         if time.monotonic() - last_said >= 30:  # slow or stalled: the figures tell which
             last_said = time.monotonic()
             waited = last_said - started
             print(f"{group or deployment.group}: {behind} uncommitted after {waited:.0f} s")
         time.sleep(0.5)
     return time.monotonic() - started
+
+
+def progress_lines(process: WorkerProcess | RoleProcess, last: int = 6) -> str:
+    """The last progress lines a worker logged (see streams.progress), or its log's tail."""
+    text = process.tail(2_000_000)
+    lines = [line for line in text.splitlines() if "progress:" in line]
+    return "\n".join(lines[-last:]) if lines else text[-3000:]
 
 
 def dead_letters(deployment: Deployment) -> int:

@@ -15,10 +15,11 @@ import time
 from batch.sink.consumer import SinkConsumer
 from batch.sink.settings import SinkSettings
 from schemas.catalogue import Catalogue
-from schemas.events import ClickEvent, Context
+from schemas.dead_letters import DeadLetterWriter
+from schemas.events import ClickEvent, Context, DeadLetter
 from schemas.model_assembler import ModelAssembler
 from schemas.model_loader import ModelTopicReader
-from schemas.producer import BrokerWatch, EventProducer
+from schemas.producer import BrokerWatch, DeliveryError, EventProducer
 from schemas.settings import KafkaSettings
 
 NOWHERE = KafkaSettings(bootstrap_servers="127.0.0.1:1")
@@ -35,6 +36,11 @@ def lose_every_broker(watch: BrokerWatch) -> None:
     """Make ``watch`` see a client that has listed no broker for longer than its grace."""
     watch(stats("logical"))
     watch._lost_since = time.monotonic() - watch.grace_s - 1
+
+
+class Orphaned(BrokerWatch):
+    def orphaned(self) -> bool:
+        return True
 
 
 def test_the_watch_tells_an_orphaned_client_after_its_grace_only() -> None:
@@ -79,6 +85,24 @@ def test_an_orphaned_producer_is_replaced_and_its_queued_records_handed_over() -
     assert sorted(m.key() for m in handed) == [b"u0", b"u0", b"u0", b"u1", b"u1"]
     assert {m.topic() for m in handed} == {"t.events.click"}
     assert producer.failed == 0
+
+
+def test_an_orphaned_dead_letter_producer_is_replaced_and_its_letters_handed_over() -> None:
+    writer = DeadLetterWriter(NOWHERE, Catalogue("t."))
+    for n in range(3):
+        writer.send(DeadLetter.for_message("t.events.view", 0, n, b"k", b"\x00", "bad", "why"))
+    old = writer._producer
+    # Its statistics keep listing the bootstrap server while the flush waits: the watch is
+    # told the verdict instead (the watch itself is tested above).
+    writer._watch = Orphaned()
+    try:
+        writer.flush(timeout=1.5)  # the first slice waits, then the producer is replaced
+    except DeliveryError as exc:
+        assert "still unacknowledged" in str(exc)  # nowhere to deliver them: still queued
+    assert writer.replaced == 1
+    assert writer._producer is not old
+    assert len(writer._producer) == 3  # the three letters, on the new producer
+    assert writer._failed == []
 
 
 def test_an_orphaned_sink_consumer_is_replaced_in_its_group() -> None:

@@ -113,8 +113,10 @@ def test_sigkill_three_times_while_events_flow_loses_and_double_counts_nothing(
         at_restart: dict[tuple[str, int], int] = {}
         states_at_restart: dict[str, UserState] = {}
         for n, (threshold, delay) in enumerate(zip(kill_at, delays, strict=True), 1):
-            # Past the kill point, and past the restart (the worker is processing again).
-            wait_until_committed(deployment, worker, max(threshold, sum(at_restart.values(), 1)))
+            # Past the kill point, and past the restart (the worker is processing again),
+            # unless the restarted worker had nothing left to do.
+            past = min(max(threshold, sum(at_restart.values(), 1)), EVENTS)
+            wait_until_committed(deployment, worker, past)
             time.sleep(delay)  # the random point itself, not a synchronisation
             worker.check_alive()
             worker.kill()
@@ -206,8 +208,10 @@ def test_offsets_are_never_committed_past_an_open_burst(
         uuid.uuid4().hex[:10],
         tmp_path,
         NEARLINE_WORKER_SESSION_TIMEOUT_S="6",
-        NEARLINE_WORKER_COALESCE_IDLE_MS="2000",
-        NEARLINE_WORKER_COALESCE_MAX_MS="10000",
+        # x's burst is kept open by an event a second: an idle window of 5 s leaves room
+        # for a loaded machine's pauses (at 2 s, one closed it early in about 1 run in 20).
+        NEARLINE_WORKER_COALESCE_IDLE_MS="5000",
+        NEARLINE_WORKER_COALESCE_MAX_MS="60000",
         NEARLINE_WORKER_COMMIT_INTERVAL_S="0.3",
     )
     try:
@@ -225,7 +229,7 @@ def test_offsets_are_never_committed_past_an_open_burst(
         y_done: float | None = None
         while y_done is None or time.monotonic() - y_done < 2.0:
             # y's set came and several commit intervals passed: y's event is acknowledged.
-            time.sleep(1.0)  # the scenario's pace: x's burst stays open (idle window 2 s)
+            time.sleep(1.0)  # the scenario's pace: x's burst stays open (idle window 5 s)
             keep_open = view(x, f"i{len(sent)}")
             deployment.send([keep_open])
             sent.append(keep_open)
@@ -233,7 +237,7 @@ def test_offsets_are_never_committed_past_an_open_burst(
             if y_done is None and any(s.trigger_event_id == other.event_id for s in sets.seen):
                 y_done = time.monotonic()
             assert not any(s.user_id == x for s in sets.seen), "x's burst closed too early"
-            assert len(sent) < 20, "y's set never came"
+            assert len(sent) < 30, "y's set never came"
             worker.check_alive()
         offsets = committed_offsets(deployment.kafka, deployment.group, deployment.catalogue)
         print(
