@@ -4,7 +4,9 @@ One agent reads the three event topics (co-partitioned, so Faust gives each work
 partition numbers of all three). Acknowledgements are manual: a message is acknowledged
 once its dead letter is on the broker, or once its burst's state and set are (see
 :mod:`streams.output`), and Faust commits offsets only below the first unacknowledged
-message.
+message. Only the agent's acknowledgements reach Faust's commits (:mod:`streams.transport`),
+and each partition's messages are applied in offset order without a hole
+(:mod:`streams.continuity`).
 
 Failure policy:
 
@@ -36,6 +38,7 @@ from faust.types import EventT, StreamT
 
 from schemas.events import DeadLetter
 from streams.progress import Progress
+from streams.transport import Consumer
 
 if TYPE_CHECKING:
     from streams.app import Runtime
@@ -57,6 +60,7 @@ def register_agents(runtime: Runtime) -> None:
 
     def forget(*args: Any, **kwargs: Any) -> None:
         runtime.processor.forget()
+        runtime.continuity.reset()
 
     # A partition may come back after another worker changed its states.
     app.on_partitions_revoked.connect(forget)
@@ -163,6 +167,9 @@ async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
     ticker = asyncio.ensure_future(_tick(runtime, events, order, Progress(runtime, order)))
     try:
         async for event in events.events():
+            msg = event.message
+            if not await runtime.continuity.admit(msg.tp, msg.offset):
+                continue  # after a hole: it comes again once the hole is filled
             order.track(event)
             await _one(runtime, events, event, order)
     finally:
@@ -228,5 +235,10 @@ async def _tick(runtime: Runtime, events: StreamT[Any], order: InOrder, progress
 
 
 async def _ack(events: StreamT[Any], tokens: Iterable[EventT[Any]]) -> None:
-    for token in tokens:
-        await events.ack(token)
+    consumer = cast(Consumer, events.app.consumer)
+    try:
+        for token in tokens:
+            consumer.agent_acks(token.message)  # the only acknowledgements it lets through
+            await events.ack(token)
+    finally:
+        consumer.agent_acks(None)

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import mode
@@ -27,6 +27,7 @@ from schemas.model_loader import ModelFollower
 from schemas.settings import KafkaSettings, load
 from streams.agents import register_agents
 from streams.broker import broker_options
+from streams.continuity import Continuity, FirstOffset
 from streams.intake import Intake
 from streams.letters import LetterBox
 from streams.model import ModelHolder
@@ -36,7 +37,7 @@ from streams.processor import EventProcessor
 from streams.settings import StreamsSettings
 from streams.signals import Weights
 from streams.tables import Tables
-from streams.transport import Transport
+from streams.transport import Consumer, Transport
 from streams.trending import DecayedCounts
 from streams.trending_board import TrendingBoard
 
@@ -54,6 +55,7 @@ class Runtime:
     processor: EventProcessor[EventT[Any]]
     output: Output[EventT[Any]]
     letters: LetterBox
+    continuity: Continuity
 
 
 def build(settings: StreamsSettings, kafka: KafkaSettings, *, replication: int = 1) -> Runtime:
@@ -110,8 +112,18 @@ def build(settings: StreamsSettings, kafka: KafkaSettings, *, replication: int =
         intake, tables.states, tables.latest, board, models, output, settings, default_codec()
     )
     letters = LetterBox(lambda: DeadLetterWriter(kafka, catalogue))
+    continuity = Continuity(cast(Consumer, app.consumer), FirstOffset(kafka))
     runtime = Runtime(
-        app, settings, catalogue, tables, models, model_service, processor, output, letters
+        app,
+        settings,
+        catalogue,
+        tables,
+        models,
+        model_service,
+        processor,
+        output,
+        letters,
+        continuity,
     )
     register_agents(runtime)
     return runtime

@@ -71,4 +71,16 @@ class Progress:
             f"{committed}; waiting: {len(p.pending) + len(p.ready)} bursts open, "
             f"{r.output.in_flight} writes in flight, "
             f"{self.order.waiting()} events to acknowledge{held}"
+            f"{self._skips()}"
+        )
+
+    def _skips(self) -> str:
+        """What was done about messages Faust skipped (see streams.transport), if any."""
+        c = self.runtime.continuity
+        refused = getattr(self.runtime.app.consumer, "refused_acks", 0)
+        if not (refused or c.refetched or c.gaps or c.dropped):
+            return ""
+        return (
+            f"; Faust's skips: {refused} acknowledgements refused, {c.refetched} holes "
+            f"refetched ({c.dropped} messages dropped for it), {c.gaps} gaps without messages"
         )

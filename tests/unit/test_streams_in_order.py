@@ -106,7 +106,7 @@ def test_the_progress_line_says_what_each_stage_did_and_what_waits() -> None:
         tp_committed_offsets={TP("t.events.view", 2): 40, TP("t.events.click", 0): 10},
     )
     runtime = SimpleNamespace(
-        app=SimpleNamespace(monitor=monitor),
+        app=SimpleNamespace(monitor=monitor, consumer=SimpleNamespace(refused_acks=0)),
         catalogue=SimpleNamespace(
             event_topics=[
                 SimpleNamespace(name="t.events.view"),
@@ -116,10 +116,21 @@ def test_the_progress_line_says_what_each_stage_did_and_what_waits() -> None:
         processor=FakeProcessor(),
         letters=SimpleNamespace(posted=2),
         output=SimpleNamespace(in_flight=6),
+        continuity=SimpleNamespace(refetched=0, gaps=0, dropped=0),
     )
     line = Progress(runtime, order, clock).line()
     assert line == (
         "progress: 12 events applied, 1 duplicates, 2 dead letters, 4 sets published, "
         "0 acknowledged; offsets read to 53, committed to 50; waiting: 2 bursts open, "
         "6 writes in flight, 3 events to acknowledge (oldest: t.events.view[2]@40 for 3.5 s)"
+    )
+    runtime.app.consumer.refused_acks = 4
+    runtime.continuity = SimpleNamespace(refetched=1, gaps=2, dropped=9)
+    assert (
+        Progress(runtime, order, clock)
+        .line()
+        .endswith(
+            "; Faust's skips: 4 acknowledgements refused, 1 holes refetched (9 messages dropped "
+            "for it), 2 gaps without messages"
+        )
     )

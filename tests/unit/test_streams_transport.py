@@ -1,96 +1,112 @@
-"""The worker's Faust transport keeps read offsets across the seek that ends recovery."""
+"""The worker's Faust consumer (streams.transport): the seek that ends recovery, the
+acknowledgements it lets through, and the gaps it records."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from types import SimpleNamespace
+from typing import Any
 
 import faust
 from faust.types import TP
 
 from streams.transport import Consumer, Transport
 
-VIEW, CLICK = TP("t.events.view", 2), TP("t.events.click", 0)
+VIEW, CLICK, BROWSE = TP("t.events.view", 2), TP("t.events.click", 0), TP("t.events.browse", 1)
 
 
 class FakeThread:
-    """The consumer thread's seeks, without a broker: the committed offsets it is told,
-    and the partitions sent to their beginning."""
+    """The consumer thread's seeks, without a broker."""
 
-    def __init__(self, committed: dict[TP, int | None]) -> None:
-        self.committed = committed
+    def __init__(self, committed: dict[TP, int | None], earliest: dict[TP, int]) -> None:
+        self.committed, self.earliest = committed, earliest
         self.to_beginning: list[TP] = []
 
     async def seek_to_committed(self) -> dict[TP, int | None]:
         return self.committed
 
-    async def seek_to_beginning(self, *tps: TP) -> None:
+    async def seek_to_beginning(self, *tps: Any) -> None:
         self.to_beginning.extend(TP(tp.topic, tp.partition) for tp in tps)
 
+    async def earliest_offsets(self, *tps: Any) -> dict[Any, int]:
+        return {tp: self.earliest[TP(tp.topic, tp.partition)] for tp in tps}
 
-def consumer_with_committed(
-    committed: dict[TP, int | None], app: faust.App | None = None
+
+def make_consumer(
+    committed: dict[TP, int | None], earliest: dict[TP, int] | None = None
 ) -> tuple[Consumer, FakeThread]:
-    if app is None:
-        app = faust.App("transport-test", broker="kafka://127.0.0.1:1")
-        app.transport = Transport(app.conf.broker_consumer, app)
+    app = faust.App("transport-test", broker="kafka://127.0.0.1:1")
+    app.transport = Transport(app.conf.broker_consumer, app)
     consumer = app.consumer
     assert isinstance(consumer, Consumer)
-    thread = FakeThread(committed)
+    thread = FakeThread(committed, earliest or {})
     consumer._thread = thread  # type: ignore[assignment]
     return consumer, thread
 
 
-def test_a_partition_handed_past_its_committed_offset_keeps_its_read_offset() -> None:
-    """Messages up to 1304 were handed before the seek: the rest of their batch (1305 on)
-    must not look like a gap after offset 1299, nor may 1299-1303 be handed again."""
-    consumer, thread = consumer_with_committed({VIEW: 1299, CLICK: 40})
-    consumer._read_offset[VIEW] = 1304
-    asyncio.run(consumer.perform_seek())
-    assert consumer._read_offset[VIEW] == 1304
-    assert consumer._committed_offset[VIEW] == 1299  # what the commits start from: unchanged
-    assert consumer._read_offset[CLICK] == 40  # nothing handed yet: the committed offset
-    assert thread.to_beginning == []
-
-
-def test_a_read_offset_behind_the_committed_one_moves_up_to_it() -> None:
-    consumer, _ = consumer_with_committed({VIEW: 1299})
-    consumer._read_offset[VIEW] = 1200
-    asyncio.run(consumer.perform_seek())
-    assert consumer._read_offset[VIEW] == 1299
-
-
-def test_changelog_partitions_are_left_as_faust_sets_them() -> None:
-    probe, _ = consumer_with_committed({})
-    table = probe.app.Table("state", default=int)
-    changelog = TP(table.changelog_topic.get_topic_name(), 2)
-    consumer, thread = consumer_with_committed(
-        {VIEW: 1299, changelog: None}, cast(faust.App, probe.app)
-    )
-    consumer._read_offset[changelog] = 77  # recovery read the changelog this far
-    asyncio.run(consumer.perform_seek())
-    assert consumer._read_offset.get(changelog) is None
-    assert thread.to_beginning == []  # recovery positions changelogs itself
-
-
-def test_a_partition_never_committed_is_sought_to_its_beginning() -> None:
-    """Messages fetched and dropped before the seek are fetched again: the group has no
-    committed offset there, so Faust's seek alone would leave the partition where the
-    fetcher got to, past them."""
-    consumer, thread = consumer_with_committed({VIEW: None, CLICK: 0, TP("t.events.browse", 1): 5})
+def test_partitions_never_committed_are_sought_to_their_beginning() -> None:
+    """What Faust skipped before the seek is fetched again: without a committed offset,
+    Faust's seek alone would leave the partition where the fetcher got to."""
+    consumer, thread = make_consumer({VIEW: None, CLICK: 0, BROWSE: 5}, {VIEW: 3, CLICK: 0})
     asyncio.run(consumer.perform_seek())
     assert sorted(thread.to_beginning) == sorted([VIEW, CLICK])
-    assert consumer._read_offset.get(VIEW) is None  # every message it fetches is handed
+    assert consumer.resume_at == {VIEW: 3, CLICK: 0, BROWSE: 5}
 
 
-def test_the_gap_faust_recorded_after_such_a_seek_no_longer_appears() -> None:
-    """What went wrong before, through Faust's own bookkeeping: with the read offset moved
-    back to 1299, the next message of the batch (1305) made Faust add a gap of 1300-1304,
-    which it counts as acknowledged."""
-    consumer, _ = consumer_with_committed({VIEW: 1299})
-    consumer._read_offset[VIEW] = 1304
+def test_changelog_partitions_are_left_to_recovery() -> None:
+    consumer, thread = make_consumer({})
+    table = consumer.app.Table("state", default=int)
+    changelog = TP(table.changelog_topic.get_topic_name(), 2)
+    thread.committed = {VIEW: 7, changelog: None}
     asyncio.run(consumer.perform_seek())
-    read = consumer._read_offset[VIEW]
-    assert read is not None
-    gap = 1305 - read  # the test _drain_messages makes before _add_gap
-    assert gap == 1
+    assert thread.to_beginning == []
+    assert consumer.resume_at == {VIEW: 7}
+
+
+def message(tp: TP, offset: int) -> Any:
+    return SimpleNamespace(
+        tp=tp, topic=tp.topic, partition=tp.partition, offset=offset, acked=False
+    )
+
+
+def test_only_the_agents_acknowledgements_of_event_messages_go_through() -> None:
+    """Faust's stream acknowledges the messages it skips (flow control off, an older
+    generation); a commit would then pass them. Those are refused."""
+    consumer, _ = make_consumer({})
+    skipped, released = message(VIEW, 4), message(VIEW, 5)
+    consumer.ack(skipped)
+    assert (skipped.acked, consumer.refused_acks) == (False, 1)
+    consumer.agent_acks(released)
+    consumer.ack(released)
+    assert (released.acked, consumer.refused_acks) == (True, 1)
+
+
+def test_faust_records_no_gap_of_an_event_partition_by_itself() -> None:
+    consumer, _ = make_consumer({})
+    asyncio.run(consumer._add_gap(VIEW, 10, 14))  # what Faust does after a seek-back jump
+    assert not consumer._gap[VIEW]
+    asyncio.run(consumer.accept_gap(VIEW, 10, 13))  # what the agent does for a real one
+    assert sorted((i.begin, i.end) for i in consumer._gap[VIEW]) == [(10, 14)]
+
+
+def test_a_partition_sought_back_reads_as_its_pin_until_unpinned() -> None:
+    """Faust's drain loop drops messages below its read offset. Handing out the rest of a
+    batch fetched before a seek back moves that offset past the message sought: pinned,
+    the partition still reads as the offset sought."""
+    consumer, _ = make_consumer({})
+    reads = consumer._read_offset
+    get = reads.__getitem__  # what the drain loop binds once
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek_wait(partitions: dict[Any, int]) -> None:
+        seeks.extend((TP(tp.topic, tp.partition), o) for tp, o in partitions.items())
+
+    consumer.seek_wait = seek_wait  # type: ignore[method-assign]
+    reads[VIEW] = 1900
+    asyncio.run(consumer.seek_back(VIEW, 1884))
+    assert seeks == [(VIEW, 1884)]
+    reads[VIEW] = 2500  # the rest of the old batch, handed out
+    assert get(VIEW) == 1884
+    assert get(CLICK) is None and CLICK not in reads
+    consumer.unpin(VIEW)
+    assert get(VIEW) == 2500
