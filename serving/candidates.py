@@ -62,9 +62,8 @@ def nearline(inputs: Inputs) -> Candidates | None:
 
 def _model_rows(inputs: Inputs, model: ServedModel, scores: np.ndarray) -> list[int]:
     """The best ``want`` rows for ``scores`` that the rules allow."""
-    banned = np.fromiter(
-        (model.item_row[i] for i in inputs.rules.banned if i in model.item_row), np.intp
-    )
+    item_row = model.item_row
+    banned = np.array([item_row[i] for i in inputs.rules.banned if i in item_row], np.intp)
     ids, allows = model.item_ids, inputs.rules.allows
     return ranked(scores, inputs.want, banned, lambda r: allows(ids[r]))
 
@@ -72,13 +71,14 @@ def _model_rows(inputs: Inputs, model: ServedModel, scores: np.ndarray) -> list[
 def online_fold_in(inputs: Inputs) -> Candidates | None:
     """Scores from the user's recent items (blended with their trained vector if known)."""
     model = inputs.model
-    if model is None:
+    if model is None or not inputs.recent:
         return None
     # Weights halve per item: beyond the newest few dozen an item no longer counts.
-    recent = [i for i in inputs.recent if i in model.item_row][:FOLD_IN_MAX]
+    item_row = model.item_row
+    recent = [i for i in inputs.recent if i in item_row][:FOLD_IN_MAX]
     if not recent:
         return None
-    fold = fold_in(model, np.fromiter((model.item_row[i] for i in recent), np.intp))
+    fold = fold_in(model, np.array([item_row[i] for i in recent], np.intp))
     vector = fold.vector
     trained = model.user_vector(inputs.query.user_id)
     if trained is not None:
@@ -88,11 +88,13 @@ def online_fold_in(inputs: Inputs) -> Candidates | None:
     # Reasons for all rows in one matrix product: per row it would cost more than ranking.
     strongest: list[int] = fold.strongest(model.vectors[rows]).tolist() if rows else []
     title, ids = inputs.data.title, model.item_ids
-    picks = [
-        Pick(ids[row], float(scores[row]), f"because you watched {title(recent[i])}", "online")
-        for row, i in zip(rows, strongest, strict=True)
-    ]
-
+    reasons: dict[int, str] = {}  # one string per recent item, however many rows it explains
+    picks = []
+    for row, score, i in zip(rows, scores[rows].tolist(), strongest, strict=True):
+        reason = reasons.get(i)
+        if reason is None:
+            reason = reasons[i] = f"because you watched {title(recent[i])}"
+        picks.append(Pick(ids[row], score, reason, "online"))
     return Candidates("online", model.version, picks)
 
 
@@ -121,9 +123,10 @@ def online_profile(inputs: Inputs) -> Candidates | None:
     if model is None or vector is None:
         return None
     scores = model.vectors @ vector + model.biases
+    rows, ids = _model_rows(inputs, model, scores), model.item_ids
     picks = [
-        Pick(model.item_ids[row], float(scores[row]), "from your viewing history", "online")
-        for row in _model_rows(inputs, model, scores)
+        Pick(ids[row], score, "from your viewing history", "online")
+        for row, score in zip(rows, scores[rows].tolist(), strict=True)
     ]
     return Candidates("online", model.version, picks)
 

@@ -8,15 +8,20 @@ Bounds that depend on settings (``k`` up to ``max_k``) and on loaded data (known
 could not be static FastAPI constraints anyway. Every problem raises
 :class:`~serving.errors.InvalidParameter` naming the parameter.
 
+:func:`query_params` reads the query string as Starlette's ``request.query_params`` does
+(same values for ``get``), without building its multi-dict: 1 µs instead of 9 µs here for
+``k=10&recent=50``.
+
 Example::
 
-    query = parse_query(runtime, "42", request.query_params)
+    query = parse_query(runtime, "42", query_params(request.scope))
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from serving.answers import Query
 from serving.errors import InvalidParameter
@@ -40,6 +45,22 @@ def documented(*params: tuple[str, str, str, str]) -> dict[str, Any]:
             for n, where, kind, text in params
         ]
     }
+
+
+def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
+    """The request's query parameters, the last value of a repeated one winning: what
+    ``request.query_params.get`` answers (Starlette: ``parse_qsl`` of the latin-1 query
+    string, keeping blanks). Without ``%`` or ``+`` nothing is unquoted, so splitting is all
+    ``parse_qsl`` would do; otherwise it is ``parse_qsl`` itself."""
+    text = scope["query_string"].decode("latin-1")
+    if "%" in text or "+" in text:
+        return dict(parse_qsl(text, keep_blank_values=True))
+    params = {}
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            params[name] = value
+    return params
 
 
 def check_k(text: str | None, default: int, most: int) -> int:

@@ -40,6 +40,8 @@ class FoldIn:
 
     def strongest(self, item_vectors: Floats) -> Rows:
         """For each item (rows of ``item_vectors``), the recent item adding most to its score."""
+        if len(self.parts) == 1:  # one recent item is every item's strongest: no product
+            return np.zeros(len(item_vectors), np.intp)
         return np.asarray(np.argmax(item_vectors @ self.parts.T, axis=1), np.intp)
 
 
@@ -60,25 +62,26 @@ def fold_in(model: ServedModel, rows: Rows) -> FoldIn:
     length = float(np.sqrt(vector @ vector))
     if length > 0 and model.user_norm > 0:
         vector *= np.float32(model.user_norm / length)
-    # Unscaled parts: a positive scale cannot change which part is strongest.
-    return FoldIn(vector, recent * weights[:, None])
+    # Unscaled parts: a positive scale cannot change which part is strongest. One item
+    # weighs exactly 1, so its part is its vector (and never compared: see strongest).
+    return FoldIn(vector, recent if len(rows) == 1 else recent * weights[:, None])
 
 
 def best_rows(scores: Floats, k: int, banned: Rows | None = None) -> Rows:
     """The ``k`` rows with the highest scores, best first, never a ``banned`` row."""
-    if banned is not None and len(banned):
-        scores = scores.copy()
-        scores[banned] = -np.inf
     n = len(scores)
     k = min(k, n)
     if k <= 0:
         return np.zeros(0, np.intp)
-    if k < n:
-        top = np.argpartition(-scores, k - 1)[:k]
-    else:
-        top = np.arange(n)
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return np.asarray(top[np.isfinite(scores[top])], np.intp)
+    # One negated copy serves as the scratch array (banned rows pushed to +inf, i.e. -inf
+    # scores) and as the sort key: the same values as negating a banned copy each time.
+    negated = np.negative(scores)
+    if banned is not None and len(banned):
+        negated[banned] = np.inf
+    top = np.argpartition(negated, k - 1)[:k] if k < n else np.arange(n)
+    keys = negated[top]
+    order = np.argsort(keys, kind="stable")
+    return np.asarray(top[order][np.isfinite(keys[order])], np.intp)
 
 
 def ranked(
