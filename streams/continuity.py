@@ -125,6 +125,8 @@ class Continuity:
         """Holes that were offsets without a message."""
         self.dropped = 0
         """Messages dropped after a hole (handed again after the seek)."""
+        self.again = 0
+        """Messages dropped because they had been handed before (see :meth:`admit`)."""
 
     def reset(self) -> None:
         """Forget every partition (call when partitions are assigned or revoked)."""
@@ -134,12 +136,17 @@ class Continuity:
 
     async def admit(self, tp: TP, offset: int) -> bool:
         """Whether the message at ``offset`` of ``tp`` may be applied now; if not, it is
-        to be dropped (neither applied nor acknowledged): it comes again."""
+        to be dropped (neither applied nor acknowledged): it was handed before, or it
+        comes again."""
         expected = self._next.get(tp)
         if expected is None:
             expected = self.consumer.resume_at.get(tp, offset)
         if offset < expected:
-            return True  # handed again after a seek: the state knows it for a duplicate
+            # Handed again after a seek (Faust's own, to the committed offsets, or one back
+            # over a hole): the first copy is in the agent's hands, or below the committed
+            # offset. Applying it again would only count a duplicate.
+            self.again += 1
+            return False
         hole = self._holes.get(tp)
         if offset == expected:
             self._next[tp] = offset + 1

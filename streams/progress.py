@@ -78,9 +78,10 @@ class Progress:
         """What was done about messages Faust skipped (see streams.transport), if any."""
         c = self.runtime.continuity
         refused = getattr(self.runtime.app.consumer, "refused_acks", 0)
-        if not (refused or c.refetched or c.gaps or c.dropped):
+        if not (refused or c.refetched or c.gaps or c.dropped or c.again):
             return ""
         return (
             f"; Faust's skips: {refused} acknowledgements refused, {c.refetched} holes "
-            f"refetched ({c.dropped} messages dropped for it), {c.gaps} gaps without messages"
+            f"refetched ({c.dropped} messages dropped for it), {c.gaps} gaps without "
+            f"messages, {c.again} messages handed twice dropped"
         )

@@ -116,7 +116,7 @@ def test_the_progress_line_says_what_each_stage_did_and_what_waits() -> None:
         processor=FakeProcessor(),
         letters=SimpleNamespace(posted=2),
         output=SimpleNamespace(in_flight=6),
-        continuity=SimpleNamespace(refetched=0, gaps=0, dropped=0),
+        continuity=SimpleNamespace(refetched=0, gaps=0, dropped=0, again=0),
     )
     line = Progress(runtime, order, clock).line()
     assert line == (
@@ -125,12 +125,12 @@ def test_the_progress_line_says_what_each_stage_did_and_what_waits() -> None:
         "6 writes in flight, 3 events to acknowledge (oldest: t.events.view[2]@40 for 3.5 s)"
     )
     runtime.app.consumer.refused_acks = 4
-    runtime.continuity = SimpleNamespace(refetched=1, gaps=2, dropped=9)
+    runtime.continuity = SimpleNamespace(refetched=1, gaps=2, dropped=9, again=5)
     assert (
         Progress(runtime, order, clock)
         .line()
         .endswith(
             "; Faust's skips: 4 acknowledgements refused, 1 holes refetched (9 messages dropped "
-            "for it), 2 gaps without messages"
+            "for it), 2 gaps without messages, 5 messages handed twice dropped"
         )
     )
