@@ -169,7 +169,9 @@ async def _consume(runtime: Runtime, stream: StreamT[Any]) -> None:
         async for event in events.events():
             msg = event.message
             if not await runtime.continuity.admit(msg.tp, msg.offset):
-                continue  # after a hole: it comes again once the hole is filled
+                # Handed before, or after a hole (it comes again once the hole is filled).
+                cast(Consumer, runtime.app.consumer).drop(msg)
+                continue
             order.track(event)
             await _one(runtime, events, event, order)
     finally:

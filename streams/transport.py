@@ -89,6 +89,12 @@ class Consumer(faust_aiokafka.Consumer):
         right after this call), until the next call (None: none)."""
         self._agent_ack = None if message is None else id(message)
 
+    def drop(self, message: Message) -> None:
+        """Forget ``message`` (dropped by the agent, to come again or handed before): a
+        stopping worker waits for every message it tracks to be acknowledged, and would
+        wait for this one for ever."""
+        self._unacked_messages.discard(message)
+
     def ack(self, message: Message) -> bool:
         if self._agent_ack == id(message):
             return super().ack(message)
