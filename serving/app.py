@@ -20,14 +20,15 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from schemas.catalogue import Catalogue
@@ -35,6 +36,7 @@ from schemas.settings import KafkaSettings
 from serving import read_routes, status_routes, write_routes
 from serving.background import Background
 from serving.database_reader import DatabaseReader
+from serving.direct_http import DIRECT_ROUTES, DirectRoute, DirectRoutes
 from serving.errors import ServingError
 from serving.event_intake import EventIntake, EventSink
 from serving.fast_routes import FastRoutes, fast_routes
@@ -82,6 +84,27 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _path_regex(router: APIRouter, endpoint: Callable[..., Any]) -> Any:
+    """The compiled path pattern FastAPI matches ``endpoint``'s route with."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is endpoint:
+            return route.path_regex
+    raise LookupError(f"{endpoint.__qualname__} is not a route of {router!r}")
+
+
+def direct_routes(runtime: Runtime) -> DirectRoutes:
+    """The GETs uvicorn's protocol may answer without the app (see serving.direct_http):
+    a user's recommendations (the hot path) and /health (its reference, the HTTP cost)."""
+    users = _path_regex(read_routes.router, read_routes.recommendations)
+    health = _path_regex(status_routes.router, status_routes.health)
+
+    def recommendations(match: Any, raw_query: bytes) -> Any:
+        return read_routes.recommendations_now(runtime, match["user_id"], raw_query)
+
+    routes = (DirectRoute(users, recommendations), DirectRoute(health, status_routes.health_now))
+    return DirectRoutes(routes, runtime.metrics.observe)
+
+
 def create_app(
     settings: ServingSettings,
     *,
@@ -107,7 +130,7 @@ def create_app(
         recs_source = recs_source or TopicRecommendationsSource(kafka, catalogue)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         producer = event_producer
         if producer is None and kafka is not None:
             from schemas.producer import EventProducer
@@ -119,7 +142,8 @@ def create_app(
         background.start()
         app.state.background = background
         try:
-            yield
+            # uvicorn hands its lifespan state to each connection's protocol.
+            yield {DIRECT_ROUTES: direct_routes(runtime)}
         finally:
             background.stop()
 

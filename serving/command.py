@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -21,6 +22,7 @@ from schemas.connectivity import broker_metadata
 from schemas.errors import BrokerUnavailable, ConfigError
 from schemas.settings import DatabaseSettings, KafkaSettings, load
 from serving.app import create_app
+from serving.direct_http import DirectHttpProtocol
 from serving.settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,9 @@ def main() -> None:
         log.warning("%s; starting anyway, serving fallbacks until it answers", exc)
     if settings.api_token is None:
         log.warning("NEARLINE_SERVING_API_TOKEN is not set: POST /v1/events is open to anyone")
+    http: Any = settings.http
+    if settings.direct and settings.http != "h11":
+        http = DirectHttpProtocol  # httptools' protocol with the direct path
     uvicorn.run(
         "serving.command:app_from_env",
         factory=True,
@@ -69,5 +74,5 @@ def main() -> None:
         log_level=settings.log_level,
         access_log=settings.access_log,  # off by default: a line costs more than a request
         loop=settings.loop,
-        http=settings.http,
+        http=http,
     )

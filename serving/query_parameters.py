@@ -48,11 +48,16 @@ def documented(*params: tuple[str, str, str, str]) -> dict[str, Any]:
 
 
 def query_params(scope: Mapping[str, Any]) -> dict[str, str]:
-    """The request's query parameters, the last value of a repeated one winning: what
+    """The request's query parameters: :func:`parse_query_string` of the scope's."""
+    return parse_query_string(scope["query_string"])
+
+
+def parse_query_string(raw: bytes) -> dict[str, str]:
+    """Query parameters, the last value of a repeated one winning: what
     ``request.query_params.get`` answers (Starlette: ``parse_qsl`` of the latin-1 query
     string, keeping blanks). Without ``%`` or ``+`` nothing is unquoted, so splitting is all
     ``parse_qsl`` would do; otherwise it is ``parse_qsl`` itself."""
-    text = scope["query_string"].decode("latin-1")
+    text = raw.decode("latin-1")
     if "%" in text or "+" in text:
         return dict(parse_qsl(text, keep_blank_values=True))
     params = {}

@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from serving.answers import Answer, Pick
+from schemas.events import RecommendedItem
+from serving.answers import Answer, Pick, Query
+from serving.direct_http import DirectAnswer
 from serving.errors import NotFound
 from serving.query_parameters import (
     check_id,
@@ -28,6 +30,7 @@ from serving.query_parameters import (
     documented,
     id_list,
     parse_query,
+    parse_query_string,
     query_params,
 )
 from serving.responses import Recommendations, Similar, item_json, recommendations_body
@@ -87,6 +90,28 @@ async def recommendations(request: Request) -> Response:
         rows = await _lookup(
             runtime, "offline", lambda: database.offline(query.user_id, 100), degraded
         )
+    body, source = _recommendations_body(runtime, query, rows, degraded)
+    _label(request, "recommendations", source)
+    return Response(body, media_type="application/json")
+
+
+def recommendations_now(runtime: Runtime, user_id: str, raw_query: bytes) -> DirectAnswer | None:
+    """The same answer as :func:`recommendations`, computed on the spot (the protocol's
+    direct path, see :mod:`serving.direct_http`); None when the answer needs the database.
+    Raises, before counting anything, on a parameter :func:`recommendations` would refuse."""
+    query = parse_query(runtime, user_id, parse_query_string(raw_query))
+    database = runtime.database
+    if database is not None and runtime.recommender.wants_offline_rows(query, database=True):
+        return None
+    body, source = _recommendations_body(runtime, query, None, [])
+    return DirectAnswer(body, "recommendations", source)
+
+
+def _recommendations_body(
+    runtime: Runtime, query: Query, rows: list[RecommendedItem] | None, degraded: list[str]
+) -> tuple[bytes, str]:
+    """The response body (the bytes ``JSONResponse(recommendations_json(...))`` would send)
+    and the answer's source; counts a fallback."""
     try:
         answer = runtime.recommender.recommend(query, rows, degraded)
     except Exception:
@@ -95,10 +120,7 @@ async def recommendations(request: Request) -> Response:
         answer = _emergency(runtime, query.user_id, query.k)
     if answer.source != "nearline":
         runtime.metrics.fallback(answer.source)
-    _label(request, "recommendations", answer.source)
-    # The bytes JSONResponse(recommendations_json(...)) would send, and its headers.
-    body = recommendations_body(answer, runtime.data.current)
-    return Response(body, media_type="application/json")
+    return recommendations_body(answer, runtime.data.current), answer.source
 
 
 def _label(request: Request, endpoint: str, source: str) -> None:

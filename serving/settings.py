@@ -74,6 +74,11 @@ class ServingSettings(BaseSettings):
         pattern=r"^(httptools|h11|auto)$",
         description="uvicorn's HTTP/1.1 parser (httptools: C; h11: pure Python).",
     )
+    direct: bool = Field(
+        default=True,
+        description="With httptools, answer a user's recommendations and /health inside "
+        "uvicorn's protocol, without an ASGI task (serving.direct_http); the same bytes.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="FastAPI's native OpenTelemetry (spans, metrics and logs for the globally "

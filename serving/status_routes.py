@@ -8,11 +8,13 @@ Example::
 
 from __future__ import annotations
 
+from re import Match
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from serving.direct_http import DirectAnswer
 from serving.metrics import CONTENT_TYPE
 from serving.responses import CurrentModel
 from serving.runtime import Runtime
@@ -25,6 +27,11 @@ HEALTHY = b'{"status":"ok"}'
 async def health() -> Response:
     """Liveness: the process answers HTTP. Says nothing about the model or the data."""
     return Response(HEALTHY, media_type="application/json")
+
+
+def health_now(match: Match[str], raw_query: bytes) -> DirectAnswer:
+    """:func:`health`'s answer for the protocol's direct path (see serving.direct_http)."""
+    return DirectAnswer(HEALTHY, None, "")
 
 
 @router.get("/ready", responses={503: {"description": "Nothing to answer with yet"}})
