@@ -83,7 +83,7 @@ def online_fold_in(inputs: Inputs) -> Candidates | None:
     trained = model.user_vector(inputs.query.user_id)
     if trained is not None:
         vector = 0.5 * (vector + trained)
-    scores = model.vectors @ vector + model.biases
+    scores = np.dot(model.vectors, vector) + model.biases
     rows = _model_rows(inputs, model, scores)
     # Reasons for all rows in one matrix product: per row it would cost more than ranking.
     strongest: list[int] = fold.strongest(model.vectors[rows]).tolist() if rows else []
@@ -122,7 +122,7 @@ def online_profile(inputs: Inputs) -> Candidates | None:
     vector = None if model is None else model.user_vector(inputs.query.user_id)
     if model is None or vector is None:
         return None
-    scores = model.vectors @ vector + model.biases
+    scores = np.dot(model.vectors, vector) + model.biases
     rows, ids = _model_rows(inputs, model, scores), model.item_ids
     picks = [
         Pick(ids[row], score, "from your viewing history", "online")

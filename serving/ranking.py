@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -58,8 +59,9 @@ def fold_in(model: ServedModel, rows: Rows) -> FoldIn:
     """Fold in the items at ``rows`` (newest first, at most FOLD_IN_MAX) into a user vector."""
     weights = _WEIGHTS[len(rows)]
     recent = model.vectors[rows]
-    vector = weights @ recent
-    length = float(np.sqrt(vector @ vector))
+    # One item weighs exactly 1: its vector is the weighted mean, without the product.
+    vector = recent[0].copy() if len(rows) == 1 else weights @ recent
+    length = float(np.sqrt(np.dot(vector, vector)))
     if length > 0 and model.user_norm > 0:
         vector *= np.float32(model.user_norm / length)
     # Unscaled parts: a positive scale cannot change which part is strongest. One item
@@ -81,7 +83,10 @@ def best_rows(scores: Floats, k: int, banned: Rows | None = None) -> Rows:
     top = np.argpartition(negated, k - 1)[:k] if k < n else np.arange(n)
     keys = negated[top]
     order = np.argsort(keys, kind="stable")
-    return np.asarray(top[order][np.isfinite(keys[order])], np.intp)
+    # Sorted, -inf comes first and inf and NaN last: finite ends, all finite.
+    if math.isfinite(keys[order[0]]) and math.isfinite(keys[order[-1]]):
+        return top[order]
+    return top[order][np.isfinite(keys[order])]
 
 
 def ranked(
