@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -27,8 +27,7 @@ from serving.rules import Rules
 from serving.served_model import ServedModel
 
 
-@dataclass(frozen=True, slots=True)
-class Inputs:
+class Inputs(NamedTuple):
     """Everything one request sees, read once at its start."""
 
     query: Query
@@ -42,8 +41,7 @@ class Inputs:
     """The user's offline list read from PostgreSQL, when the request looked it up."""
 
 
-@dataclass(frozen=True, slots=True)
-class Candidates:
+class Candidates(NamedTuple):
     source: str
     model_version: int
     picks: Iterable[Pick]
