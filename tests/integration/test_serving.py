@@ -32,6 +32,7 @@ from schemas.model_publisher import publish_model
 from schemas.producer import PRODUCER_DEFAULTS
 from schemas.settings import KafkaSettings
 from serving.app import create_app
+from serving.direct_http import DirectHttpProtocol
 from serving.settings import ServingSettings
 from tests.unit.test_serving_fakes import make_artifact, recs
 
@@ -39,10 +40,18 @@ pytestmark = pytest.mark.integration
 
 
 class Server:
-    """uvicorn serving ``app`` on a free port in a thread (its lifespan runs as in production)."""
+    """uvicorn serving ``app`` on a free port in a thread, as ``nearline serve`` runs it: its
+    lifespan, uvloop, and the protocol answering the hot GETs directly."""
 
     def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            loop="uvloop",
+            http=DirectHttpProtocol,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
