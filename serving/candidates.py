@@ -84,7 +84,11 @@ def online_fold_in(inputs: Inputs) -> Candidates | None:
     scores = np.dot(model.vectors, vector) + model.biases
     rows = _model_rows(inputs, model, scores)
     # Reasons for all rows in one matrix product: per row it would cost more than ranking.
-    strongest: list[int] = fold.strongest(model.vectors[rows]).tolist() if rows else []
+    # One recent item is every row's reason: no numpy call at all.
+    if len(recent) == 1 or not rows:
+        strongest = [0] * len(rows)
+    else:
+        strongest = fold.strongest(model.vectors[rows]).tolist()
     title, ids = inputs.data.title, model.item_ids
     reasons: dict[int, str] = {}  # one string per recent item, however many rows it explains
     picks = []
