@@ -151,20 +151,14 @@ def main() -> None:
     parser.add_argument("--prefix", default=f"bench{uuid.uuid4().hex[:8]}")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument(
-        "--pin",
-        choices=("both", "off", "on"),
-        default="both",
-        help="taskset the server to CPU 1 and wrk to CPU 0: both (unpinned, then pinned), "
+    both_off_on = {
+        "--pin": "taskset the server to CPU 1 and wrk to CPU 0: both (unpinned, then pinned), "
         "off or on. Pinning needs one worker and at least 2 CPUs.",
-    )
-    parser.add_argument(
-        "--direct",
-        choices=("both", "off", "on"),
-        default="both",
-        help="NEARLINE_SERVING_DIRECT: both (on, then off: uvicorn's ASGI path for every "
-        "request, the reference for serving.direct_http), on or off.",
-    )
+        "--direct": "NEARLINE_SERVING_DIRECT: both (on, then off: uvicorn's ASGI path for "
+        "every request, the reference for serving.direct_http), on or off.",
+    }
+    for flag, text in both_off_on.items():
+        parser.add_argument(flag, choices=("both", "off", "on"), default="both", help=text)
     args = parser.parse_args()
     deployment = movielens(args.prefix)
     print(f"deployment prefix: {args.prefix}; CPUs: {os.cpu_count()}")
