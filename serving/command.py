@@ -63,8 +63,9 @@ def main() -> None:
     if settings.api_token is None:
         log.warning("NEARLINE_SERVING_API_TOKEN is not set: POST /v1/events is open to anyone")
     http: Any = settings.http
-    if settings.direct and settings.http != "h11":
-        http = DirectHttpProtocol  # httptools' protocol with the direct path
+    if settings.direct and settings.http != "h11" and not settings.opentelemetry:
+        # httptools' protocol with the direct path (which FastAPI's tracing would not see)
+        http = DirectHttpProtocol
     uvicorn.run(
         "serving.command:app_from_env",
         factory=True,

@@ -19,8 +19,10 @@ handlers must not change anything before they return an answer.
 
 An answer is the bytes FastAPI would have sent for the same request (tested byte for
 byte): a 200 with ``content-type: application/json``, after uvicorn's default headers.
-It is timed into the same latency histogram as the app's requests, and written to
-uvicorn's access log when that is on.
+It is timed into the same latency histogram as the app's requests (from the end of the
+headers to the write, where the app's middleware times the app alone), and written to
+uvicorn's access log when that is on. A request pipelined behind an answer that closed the
+connection is not run, as in uvicorn.
 
 The app hands its routes over in its lifespan state (``{DIRECT_ROUTES: DirectRoutes}``),
 which uvicorn passes to each connection's protocol; without them, this protocol is
@@ -35,6 +37,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,6 +47,8 @@ from typing import NamedTuple
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+log = logging.getLogger(__name__)
 
 DIRECT_ROUTES = "nearline.direct_routes"
 """The lifespan state key under which the app hands its :class:`DirectRoutes` over."""
@@ -84,8 +89,16 @@ class DirectHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._direct = False
+        # A direct answer armed the keep-alive timer; uvicorn cancels it only when data
+        # arrives, and this request may have come in the same read: no timer while it runs.
+        self._unset_keepalive_if_required()
 
     def on_headers_complete(self) -> None:
+        if self.transport.is_closing():
+            # Pipelined behind an answer that closed the connection (HTTP/1.0 keep-alive,
+            # say): uvicorn never runs such a request, so neither does this protocol.
+            self._direct = True
+            return
         start = time.perf_counter()
         direct = self.app_state.get(DIRECT_ROUTES)
         if direct is not None and self._may_answer():
@@ -97,7 +110,8 @@ class DirectHttpProtocol(HttpToolsProtocol):
                 if match is not None:
                     try:
                         answer = route.handler(match, query)
-                    except Exception:  # the app answers it: 422, 500, whatever it would
+                    except Exception as exc:  # the app answers it: 422, 500, whatever it would
+                        log.debug("%s goes through the app: %r", path, exc)
                         answer = None
                     if answer is not None:
                         self._send(answer, path, query)

@@ -118,9 +118,10 @@ def _recommendations_body(
         # A bug must still not cost the caller an answer: log it loudly, serve popularity.
         log.exception("recommend failed for user %s; serving the fallback", query.user_id)
         answer = _emergency(runtime, query.user_id, query.k)
+    body = recommendations_body(answer, runtime.data.current)  # may raise: count after it
     if answer.source != "nearline":
         runtime.metrics.fallback(answer.source)
-    return recommendations_body(answer, runtime.data.current), answer.source
+    return body, answer.source
 
 
 def _label(request: Request, endpoint: str, source: str) -> None:

@@ -77,7 +77,8 @@ class ServingSettings(BaseSettings):
     direct: bool = Field(
         default=True,
         description="With httptools, answer a user's recommendations and /health inside "
-        "uvicorn's protocol, without an ASGI task (serving.direct_http); the same bytes.",
+        "uvicorn's protocol, without an ASGI task (serving.direct_http); the same bytes. "
+        "Off while NEARLINE_SERVING_OPENTELEMETRY is on, so that every request is traced.",
     )
     opentelemetry: bool = Field(
         default=False,

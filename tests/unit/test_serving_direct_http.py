@@ -8,23 +8,27 @@ the direct path took, so a test cannot pass by the direct path never being used.
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import uvicorn
 
+from schemas.events import RecommendedItem
+from serving import command
 from serving.app import create_app
 from serving.direct_http import DirectAnswer, DirectHttpProtocol
 from serving.settings import ServingSettings
 from tests.unit.test_serving_fakes import (
     FakeDatabase,
     FakeModels,
+    FakeProducer,
     FakeRecs,
     make_artifact,
     recs,
@@ -45,20 +49,43 @@ class Running:
     thread: threading.Thread
     port: int
     app: Any
+    producer: FakeProducer
 
 
-def _start(http: Any, database: FakeDatabase | None) -> Running:
+class SlowDatabase(FakeDatabase):
+    """Item data at once; a user's offline rows after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def offline(self, user_id: str, limit: int) -> list[RecommendedItem]:
+        time.sleep(self.delay)
+        return super().offline(user_id, limit)
+
+
+def _start(
+    http: Any, database: FakeDatabase | None, *, uvicorn_options: Any = None, **settings: Any
+) -> Running:
+    producer = FakeProducer()
     app = create_app(
-        ServingSettings(),
+        ServingSettings(**settings),
         model_source=FakeModels(make_artifact(version=3)),
         recs_source=FakeRecs(recs("u1", ["7", "3", "5"], version=2), recs("42", ["9", "2"])),
         database=database,
+        event_producer=producer,
     )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, loop="uvloop", http=http, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http=http,
+        log_level="warning",
+        **(uvicorn_options or {}),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -70,20 +97,35 @@ def _start(http: Any, database: FakeDatabase | None) -> Running:
     refresher = app.state.background.refresher
     if refresher is not None:
         assert refresher.loaded.wait(5)
-    return Running(server, thread, port, app)
+    return Running(server, thread, port, app, producer)
 
 
-@pytest.fixture(params=[False, True], ids=["no-database", "database"])
-def servers(request: pytest.FixtureRequest) -> Iterator[tuple[Running, Running]]:
-    runs = [
-        _start(http, FakeDatabase() if request.param else None)
-        for http in (CountingProtocol, "httptools")
-    ]
-    DIRECT_SENT.clear()
-    yield runs[0], runs[1]
+Pair = Callable[..., tuple[Running, Running]]
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    """Start the direct server and the plain one, with the same arguments to ``_start``."""
+    runs: list[Running] = []
+
+    def start(
+        database: Callable[[], FakeDatabase | None] = lambda: None, **options: Any
+    ) -> tuple[Running, Running]:
+        direct = _start(CountingProtocol, database(), **options)
+        plain = _start("httptools", database(), **options)
+        runs.extend((direct, plain))
+        DIRECT_SENT.clear()
+        return direct, plain
+
+    yield start
     for run in runs:
         run.server.should_exit = True
         run.thread.join(10)
+
+
+@pytest.fixture(params=[False, True], ids=["no-database", "database"])
+def servers(request: pytest.FixtureRequest, pair: Pair) -> tuple[Running, Running]:
+    return pair(FakeDatabase if request.param else lambda: None)
 
 
 def _read_answers(sock: socket.socket, count: int, bodies: bool = True) -> list[bytes]:
@@ -243,3 +285,105 @@ def test_direct_answers_are_timed_and_counted_like_the_apps(
     assert got == figures(plain.port)
     assert any('endpoint="recommendations"' in line for line in got)
     assert DIRECT_SENT == _answered_directly(direct, paths)
+
+
+def test_an_app_request_behind_a_direct_answer_runs_without_the_keep_alive_timer(
+    pair: Pair,
+) -> None:
+    # u2 has no set and the model knows them: the app looks the table up (0.8 s), longer
+    # than the keep-alive timeout the direct answer before it would have armed (0.3 s).
+    direct, plain = pair(
+        lambda: SlowDatabase(0.8), uvicorn_options={"timeout_keep_alive": 0.3}, db_timeout_ms=2000
+    )
+    raw = _get("/health") + _get("/v1/users/u2/recommendations?k=4")
+    got, _ = _exchange(direct.port, raw, 2)
+    want, _ = _exchange(plain.port, raw, 2)
+    assert got == want
+    assert DIRECT_SENT == ["/health"]
+
+
+def test_requests_behind_an_answer_that_closes_are_not_run(pair: Pair) -> None:
+    direct, plain = pair()
+    event = b'{"type":"view","user_id":"9","item_id":"5","duration_ms":1000,"progress":0.5}'
+    raw = (
+        _get("/health", "Connection: keep-alive", version="1.0")
+        + _get("/v1/users/u1/recommendations")
+        + _get("/v1/events", f"Content-Length: {len(event)}", method="POST")
+        + event
+    )
+    got, got_closed = _exchange(direct.port, raw, 1, 0.3)
+    want, want_closed = _exchange(plain.port, raw, 1, 0.3)
+    assert got == want and got_closed and want_closed
+    assert DIRECT_SENT == ["/health"]
+    assert direct.producer.sent == plain.producer.sent == []
+
+
+def test_a_failure_after_the_answer_is_computed_is_counted_once(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> bytes:
+        raise ValueError("cannot encode")
+
+    monkeypatch.setattr("serving.read_routes.recommendations_body", broken)
+    direct, plain = pair()
+    for run in (direct, plain):
+        (answer,), _ = _exchange(run.port, _get("/v1/users/someone-new/recommendations"), 1)
+        assert answer.startswith(b"HTTP/1.1 500 ")
+
+    def fallbacks(port: int) -> list[str]:
+        (answer,), _ = _exchange(port, _get("/metrics"), 1)
+        text = answer.split(b"\r\n\r\n", 1)[1].decode()
+        return [line for line in text.splitlines() if line.startswith("nearline_serving_fall")]
+
+    assert fallbacks(direct.port) == fallbacks(plain.port)
+    assert DIRECT_SENT == []
+
+
+def test_over_the_concurrency_limit_uvicorn_answers(pair: Pair) -> None:
+    direct, plain = pair(uvicorn_options={"limit_concurrency": 1})
+    for path in ("/health", "/v1/users/u1/recommendations"):
+        got, _ = _exchange(direct.port, _get(path), 1)
+        want, _ = _exchange(plain.port, _get(path), 1)
+        assert got == want and got[0].startswith(b"HTTP/1.1 503 ")
+    assert DIRECT_SENT == []
+
+
+def test_access_log_lines_are_uvicorns(pair: Pair, caplog: pytest.LogCaptureFixture) -> None:
+    direct, plain = pair()
+    # uvicorn's logging config, applied as the servers started: its own handler, no
+    # propagation, the level of log_level. Each connection checks for handlers anew.
+    access = logging.getLogger("uvicorn.access")
+    access.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    lines = []
+    for run in (direct, plain):
+        caplog.clear()
+        _exchange(run.port, _get("/v1/users/u1/recommendations?k=2") + _get("/health"), 2)
+        logged = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+        lines.append([re.sub(r":\d+ - ", ":port - ", line) for line in logged])
+    access.removeHandler(caplog.handler)
+    assert lines[0] == lines[1] and len(lines[0]) == 2
+    assert DIRECT_SENT == ["/v1/users/u1/recommendations", "/health"]
+
+
+@pytest.mark.parametrize(
+    ("env", "protocol"),
+    [
+        ({}, DirectHttpProtocol),
+        ({"NEARLINE_SERVING_DIRECT": "false"}, "httptools"),
+        ({"NEARLINE_SERVING_OPENTELEMETRY": "true"}, "httptools"),  # every request traced
+        ({"NEARLINE_SERVING_HTTP": "h11"}, "h11"),
+        ({"NEARLINE_SERVING_HTTP": "auto"}, DirectHttpProtocol),
+    ],
+)
+def test_nearline_serve_picks_the_protocol(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], protocol: Any
+) -> None:
+    ran: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: ran.update(kwargs))
+    monkeypatch.setattr(command, "broker_metadata", lambda *a, **k: None)
+    monkeypatch.setenv("NEARLINE_SERVING_API_TOKEN", "t")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    command.main()
+    assert ran["http"] == protocol
