@@ -387,3 +387,31 @@ def test_nearline_serve_picks_the_protocol(
         monkeypatch.setenv(name, value)
     command.main()
     assert ran["http"] == protocol
+
+
+def test_a_client_not_reading_gets_uvicorns_flow_control(pair: Pair) -> None:
+    # Thousands of pipelined GETs (7 MB of answers), nothing read at first, a small receive
+    # buffer: the server's write buffer passes its high-water mark, and from there the
+    # requests go through the app, which waits for the client (uvicorn's write flow
+    # control), instead of piling answers up in memory. Every answer still comes, in order.
+    direct, plain = pair()
+    count = 3000
+    raw = b"".join(_get(f"/v1/users/u{1 + n % 5}/recommendations?k=20") for n in range(count))
+    answers = []
+    for run in (direct, plain):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(10)
+            sock.connect(("127.0.0.1", run.port))
+            sender = threading.Thread(target=sock.sendall, args=(raw,))
+            sender.start()
+            # Nothing read until the server stops answering directly: a full socket.
+            seen, deadline = -1, time.monotonic() + 10
+            while len(DIRECT_SENT) != seen and time.monotonic() < deadline:
+                seen = len(DIRECT_SENT)
+                time.sleep(0.3)
+            answers.append(_read_answers(sock, count))
+            sender.join(10)
+    assert answers[0] == answers[1]
+    assert sum(map(len, answers[1])) > 4_194_304 + 65_536  # the kernel's most, and then some
+    assert 0 < len(DIRECT_SENT) < count
