@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from re import Match
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -36,7 +37,7 @@ from schemas.settings import KafkaSettings
 from serving import read_routes, status_routes, write_routes
 from serving.background import Background
 from serving.database_reader import DatabaseReader
-from serving.direct_http import DIRECT_ROUTES, DirectRoute, DirectRoutes
+from serving.direct_http import DIRECT_ROUTES, DirectAnswer, DirectRoute, DirectRoutes
 from serving.errors import ServingError
 from serving.event_intake import EventIntake, EventSink
 from serving.fast_routes import FastRoutes, fast_routes
@@ -98,7 +99,7 @@ def direct_routes(runtime: Runtime) -> DirectRoutes:
     users = _path_regex(read_routes.router, read_routes.recommendations)
     health = _path_regex(status_routes.router, status_routes.health)
 
-    def recommendations(match: Any, raw_query: bytes) -> Any:
+    def recommendations(match: Match[str], raw_query: bytes) -> DirectAnswer | None:
         return read_routes.recommendations_now(runtime, match["user_id"], raw_query)
 
     routes = (DirectRoute(users, recommendations), DirectRoute(health, status_routes.health_now))

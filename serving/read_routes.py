@@ -36,6 +36,7 @@ from serving.query_parameters import (
 from serving.responses import Recommendations, Similar, item_json, recommendations_body
 from serving.runtime import Runtime
 from serving.similar import from_table, similar_items
+from serving.sources import Database
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -85,8 +86,8 @@ async def recommendations(request: Request) -> Response:
     query = parse_query(runtime, request.path_params["user_id"], query_params(request.scope))
     degraded: list[str] = []
     rows = None
-    database = runtime.database
-    if database is not None and runtime.recommender.wants_offline_rows(query, database=True):
+    database = _offline_table(runtime, query)
+    if database is not None:
         rows = await _lookup(
             runtime, "offline", lambda: database.offline(query.user_id, 100), degraded
         )
@@ -100,11 +101,19 @@ def recommendations_now(runtime: Runtime, user_id: str, raw_query: bytes) -> Dir
     direct path, see :mod:`serving.direct_http`); None when the answer needs the database.
     Raises, before counting anything, on a parameter :func:`recommendations` would refuse."""
     query = parse_query(runtime, user_id, parse_query_string(raw_query))
-    database = runtime.database
-    if database is not None and runtime.recommender.wants_offline_rows(query, database=True):
+    if _offline_table(runtime, query) is not None:
         return None
     body, source = _recommendations_body(runtime, query, None, [])
     return DirectAnswer(body, "recommendations", source)
+
+
+def _offline_table(runtime: Runtime, query: Query) -> Database | None:
+    """The database to read the user's offline list from, when reading it could change
+    the answer (see ``Recommender.wants_offline_rows``); else None."""
+    database = runtime.database
+    if database is None or not runtime.recommender.wants_offline_rows(query, database=True):
+        return None
+    return database
 
 
 def _recommendations_body(
