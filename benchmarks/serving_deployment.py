@@ -13,7 +13,6 @@ prefix's topics already hold a model (then it is reused: pass ``--prefix`` again
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import httpx
 
 from batch.sink.loop import run_sink
 from batch.sink.settings import SinkSettings
+from deploy.processes import free_port
 from schemas.admin import ensure_topics
 from schemas.catalogue import Catalogue
 from schemas.errors import BrokerUnavailable
@@ -82,12 +82,6 @@ def _published(deployment: MovieLensDeployment) -> int:
                 raise
             time.sleep(1)
     return 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ServerProcess:

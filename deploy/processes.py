@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import random
 import signal
 import socket
 import time
@@ -86,9 +87,38 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+# Ports we handed out in this process, so that three calls in a row give three ports even
+# though none is bound yet.
+_handed_out: set[int] = set()
+_LOWEST = 10000  # below this are the registered services' ports
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (and for ``bind`` to 0)."""
+    try:
+        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(preferred: int | None = None) -> int:
+    """A port free on 127.0.0.1 now, for a server that binds it later.
+
+    It lies outside the kernel's ephemeral range. A port from ``bind`` to 0 lies inside it,
+    and until the server binds it, any outgoing connection on the machine may take it as its
+    local port: CI saw a private stack's PostgreSQL refuse its port because a client of the
+    broker started just before held it.
+    """
     if preferred is not None and port_free(preferred):
         return preferred
+    low, high = ephemeral_range()
+    pool = [p for p in range(_LOWEST, 65536) if not low <= p <= high and p not in _handed_out]
+    for port in random.sample(pool, min(len(pool), 200)):
+        if port_free(port):
+            _handed_out.add(port)
+            return port
+    # No room outside the ephemeral range (or all of it taken): the kernel's choice.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -67,9 +68,13 @@ class DeadLetterWriter:
         self._watch = BrokerWatch()
         self._producer = Producer({**self._config, **self._watch.config()})
         self.replaced = 0
-        self._failed: list[tuple[DeadLetter, str]] = []
+        self._outcomes = _Outcomes()
         self.sent = 0
-        self.delivered = 0
+
+    @property
+    def delivered(self) -> int:
+        """Letters the broker acknowledged."""
+        return self._outcomes.delivered
 
     def send(self, letter: DeadLetter) -> None:
         """Queue ``letter``; nothing is certain until :meth:`flush` returns."""
@@ -83,18 +88,12 @@ class DeadLetterWriter:
                     self.topic,
                     value,
                     letter.key,
-                    on_delivery=lambda err, msg: self._on_delivery(letter, err, msg),
+                    on_delivery=functools.partial(self._outcomes.report, letter),
                 )
                 break
             except BufferError:  # local queue full: serve delivery reports to make room
                 self._producer.poll(0.05)
         self.sent += 1
-
-    def _on_delivery(self, letter: DeadLetter, err: KafkaError | None, _msg: Message) -> None:
-        if err is None:
-            self.delivered += 1
-        else:
-            self._failed.append((letter, err.str()))
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the broker acknowledged every queued letter, or raise DeliveryError.
@@ -108,8 +107,8 @@ class DeadLetterWriter:
             if not remaining or time.monotonic() >= deadline:
                 break
             self._replace_if_orphaned()
-        if self._failed:
-            failed, self._failed = self._failed, []
+        if self._outcomes.failed:
+            failed, self._outcomes.failed = self._outcomes.failed, []
             for letter, _reason in failed:
                 self.send(letter)
             log.error(
@@ -135,8 +134,8 @@ class DeadLetterWriter:
         """
         if not self._watch.orphaned():
             return
-        purge(self._producer)  # each letter comes back through _on_delivery, as failed
-        taken, self._failed = self._failed, []
+        purge(self._producer)  # each letter comes back through its report, as failed
+        taken, self._outcomes.failed = self._outcomes.failed, []
         self._watch = BrokerWatch()
         self._producer = Producer({**self._config, **self._watch.config()})
         self.replaced += 1
@@ -149,5 +148,37 @@ class DeadLetterWriter:
             self.send(letter)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is still queued, as far as ``timeout`` allows."""
-        self._producer.flush(timeout)
+        """Deliver what is still queued, as far as ``timeout`` allows.
+
+        A letter still unacknowledged after it is not lost: its message's offset was not
+        committed (that waits for :meth:`flush`), so the message comes again.
+        """
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            log.error(
+                "closed with %d dead letters unacknowledged by %s after %g s; their messages "
+                "were not committed and will be consumed again",
+                remaining,
+                self.topic,
+                timeout,
+            )
+
+
+class _Outcomes:
+    """The letters' delivery reports.
+
+    Apart from the writer, so that the callbacks librdkafka holds for queued letters do not
+    reference it: a writer dropped with letters still queued is freed with its client at
+    once, instead of living on in a cycle (and its client reconnecting) until the process
+    ends.
+    """
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.failed: list[tuple[DeadLetter, str]] = []
+
+    def report(self, letter: DeadLetter, err: KafkaError | None, _msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed.append((letter, err.str()))

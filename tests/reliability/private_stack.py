@@ -5,19 +5,13 @@ other test, pytest session or developer's stack."""
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 from deploy import stack
 from deploy.broker import BrokerPaths
+from deploy.processes import free_port
 from deploy.settings import StackSettings
 from deploy.state import StackState
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivateStack:
@@ -26,9 +20,9 @@ class PrivateStack:
     def __init__(self, state_dir: Path) -> None:
         self.settings = StackSettings(
             state_dir=state_dir,
-            kafka_port=_free_port(),
-            kafka_controller_port=_free_port(),
-            pg_port=_free_port(),
+            kafka_port=free_port(),
+            kafka_controller_port=free_port(),
+            pg_port=free_port(),
         )
         _share_jars(state_dir)
         try:

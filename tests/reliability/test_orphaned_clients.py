@@ -102,7 +102,7 @@ def test_an_orphaned_dead_letter_producer_is_replaced_and_its_letters_handed_ove
     assert writer.replaced == 1
     assert writer._producer is not old
     assert len(writer._producer) == 3  # the three letters, on the new producer
-    assert writer._failed == []
+    assert writer._outcomes.failed == []
 
 
 def test_an_orphaned_sink_consumer_is_replaced_in_its_group() -> None:

@@ -14,7 +14,6 @@ After the faults the replica must still follow the worker: fresh sets reach the 
 from __future__ import annotations
 
 import os
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from fault_workload import PacedProducer, synthetic_events
 from private_stack import PrivateStack
 from worker_harness import Deployment, make_model
 
+from deploy.processes import free_port
 from schemas.database import make_engine
 from schemas.events import Context, ViewEvent
 from schemas.metadata import upsert_items
@@ -40,12 +40,6 @@ SEED = int(os.environ.get("NEARLINE_FAULT_SEED", "8"))
 ITEMS = 200
 RATE = 150  # requests/s offered
 EVENT_RATE = 150  # events/s to the worker meanwhile
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from deploy import broker
-from deploy.processes import ProcessRef, free_port, port_free, start_time
+from deploy.processes import ProcessRef, ephemeral_range, free_port, port_free, start_time
 from deploy.settings import StackSettings
 from deploy.state import StackState
 from schemas.errors import ConfigError
@@ -131,6 +131,16 @@ def test_port_checks_see_a_listener() -> None:
         taken = sock.getsockname()[1]
         assert not port_free(taken)
         assert free_port(preferred=taken) != taken
+
+
+def test_free_ports_lie_outside_the_ephemeral_range_and_differ() -> None:
+    # Inside the range, an outgoing connection could take the port before the server binds
+    # it (a private stack's PostgreSQL once found its port held by a broker client).
+    low, high = ephemeral_range()
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(not low <= port <= high and port >= 10000 for port in ports)
+    assert all(port_free(port) for port in ports)
 
 
 def test_unreachable_broker_is_one_clear_line() -> None:

@@ -75,13 +75,10 @@ def _start(
         database=database,
         event_producer=producer,
     )
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
-        port=port,
+        port=0,  # the kernel's choice, bound at once: no window for another socket to take it
         loop="uvloop",
         http=http,
         log_level="warning",
@@ -94,6 +91,7 @@ def _start(
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
     refresher = app.state.background.refresher
     if refresher is not None:
         assert refresher.loaded.wait(5)
