@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +33,13 @@ from confluent_kafka import KafkaError, Message, Producer
 from schemas.catalogue import Catalogue
 from schemas.codec import Codec, default_codec
 from schemas.events import DeadLetter
-from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError, purge
+from schemas.producer import (
+    PRODUCER_DEFAULTS,
+    BrokerWatch,
+    DeliveryError,
+    flush_watching,
+    purge,
+)
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -100,13 +105,9 @@ class DeadLetterWriter:
 
         Letters that failed are queued again before raising, so a retry is another flush.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            # In slices, so that an orphaned producer is replaced while we wait.
-            remaining = self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
-            if not remaining or time.monotonic() >= deadline:
-                break
-            self._replace_if_orphaned()
+        remaining = flush_watching(
+            lambda t: self._producer.flush(t), timeout, self._replace_if_orphaned
+        )
         if self._outcomes.failed:
             failed, self._outcomes.failed = self._outcomes.failed, []
             for letter, _reason in failed:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -104,6 +104,21 @@ def purge(producer: Producer, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while len(producer) and time.monotonic() < deadline:
         producer.poll(0.1)
+
+
+def flush_watching(
+    flush: Callable[[float], int], timeout: float, replace_if_orphaned: Callable[[], None]
+) -> int:
+    """``flush(timeout)`` in slices of at most a second, calling ``replace_if_orphaned``
+    between them, so that a producer which lost every broker is replaced while we wait (see
+    :class:`BrokerWatch`). ``flush`` must flush the current producer (it may be replaced).
+    Returns what is still unacknowledged at the end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = flush(max(0.0, min(1.0, deadline - time.monotonic())))
+        if not remaining or time.monotonic() >= deadline:
+            return remaining
+        replace_if_orphaned()
 
 
 def reproduce(producer: Producer, msg: Message, on_delivery: Any = None) -> None:
@@ -284,13 +299,9 @@ class EventProducer:
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every queued record is acknowledged; raise if any was not."""
-        deadline = time.monotonic() + timeout
-        while True:
-            # In slices, so that an orphaned producer is replaced while we wait.
-            remaining = self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic())))
-            if not remaining or time.monotonic() >= deadline:
-                break
-            self._replace_if_orphaned()
+        remaining = flush_watching(
+            lambda t: self._producer.flush(t), timeout, self._replace_if_orphaned
+        )
         if remaining:
             raise DeliveryError(
                 f"{remaining} records were still unacknowledged after {timeout:g} s; is the "

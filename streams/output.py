@@ -25,13 +25,19 @@ Example::
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from schemas.producer import PRODUCER_DEFAULTS, BrokerWatch, DeliveryError, purge, reproduce
+from schemas.producer import (
+    PRODUCER_DEFAULTS,
+    BrokerWatch,
+    DeliveryError,
+    flush_watching,
+    purge,
+    reproduce,
+)
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -121,12 +127,7 @@ class Output(Generic[Token]):
 
     def flush(self, timeout: float) -> list[Token]:
         """Wait (blocking) for every write in flight, then :meth:`poll`."""
-        deadline = time.monotonic() + timeout
-        # In slices, so that an orphaned producer is replaced while we wait.
-        while self._producer.flush(max(0.0, min(1.0, deadline - time.monotonic()))):
-            if time.monotonic() >= deadline:
-                break
-            self._replace_if_orphaned()
+        flush_watching(lambda t: self._producer.flush(t), timeout, self._replace_if_orphaned)
         return self.poll()
 
     def _replace_if_orphaned(self) -> None:
