@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,14 +63,48 @@ class Seeker(Protocol):
 class FirstOffset:
     """The offset of the first message at or after an offset of a partition, read with a
     consumer of our own (no group, nothing committed, uncommitted transactions included,
-    as Faust reads them). Blocking: call it in a thread."""
+    as Faust reads them). Blocking: call it in a thread.
+
+    The worker asks only about offsets it has seen a message beyond, so a working consumer
+    always finds one. One that answers nothing is replaced at the next question: it may
+    have lost every broker for good (librdkafka #5301, see
+    :class:`~schemas.producer.BrokerWatch`), and would otherwise hold a real gap's
+    partition until the worker restarts. (A statistics watch would not do here: the probe
+    is idle for hours, and its unserved reports would pile up.)
+    """
 
     def __init__(self, kafka: KafkaSettings, timeout_s: float = 10.0) -> None:
         self.kafka, self.timeout_s = kafka, timeout_s
         self._consumer: Consumer | None = None
+        self.replaced = 0
+        """Consumers dropped after answering nothing."""
 
     def __call__(self, tp: TP, offset: int) -> int | None:
         """The first message's offset, or None if there is none (yet)."""
+        found = self._ask(self._current(), tp, offset)
+        if found is None:
+            self._drop()
+        return found
+
+    def _ask(self, consumer: Consumer, tp: TP, offset: int) -> int | None:
+        try:
+            consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
+            deadline = time.monotonic() + self.timeout_s
+            try:
+                while time.monotonic() < deadline:
+                    msg = consumer.poll(0.2)
+                    if msg is not None and msg.error() is None:
+                        return int(msg.offset() or 0)
+                return None
+            finally:
+                consumer.unassign()
+        except KafkaException:  # no answer: the caller seeks back, and asks again later
+            log.warning(
+                "could not read %s[%d] from %d", tp.topic, tp.partition, offset, exc_info=True
+            )
+            return None
+
+    def _current(self) -> Consumer:
         if self._consumer is None:
             self._consumer = Consumer(
                 {
@@ -80,22 +115,20 @@ class FirstOffset:
                     "auto.offset.reset": "earliest",
                 }
             )
-        try:
-            self._consumer.assign([TopicPartition(tp.topic, tp.partition, offset)])
-            deadline = time.monotonic() + self.timeout_s
-            try:
-                while time.monotonic() < deadline:
-                    msg = self._consumer.poll(0.2)
-                    if msg is not None and msg.error() is None:
-                        return int(msg.offset() or 0)
-                return None
-            finally:
-                self._consumer.unassign()
-        except KafkaException:  # no answer: the caller seeks back, and asks again later
-            log.warning(
-                "could not read %s[%d] from %d", tp.topic, tp.partition, offset, exc_info=True
-            )
-            return None
+        return self._consumer
+
+    def _drop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            self.replaced += 1
+            # Closing a consumer without brokers can take its timeouts: not on this thread.
+            threading.Thread(target=consumer.close, name="continuity-probe", daemon=True).start()
+
+    def close(self) -> None:
+        """Close the consumer, if one was made; a later question makes a new one."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
 
 
 @dataclass(slots=True)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
-from streams.continuity import RESEEK_S, Continuity
+from schemas.settings import KafkaSettings
+from streams.continuity import RESEEK_S, Continuity, FirstOffset
 
 VIEW, CLICK = TP("t.events.view", 2), TP("t.events.click", 0)
 
@@ -121,3 +122,13 @@ def test_a_gap_the_broker_did_not_answer_for_is_asked_again_when_the_seek_shows_
     assert consumer.seeks == [(VIEW, 4)]
     assert admits(c, VIEW, [6, 7]) == [True, True]  # the seek handed 6 first again
     assert consumer.gaps == [(VIEW, 4, 5)]
+
+
+def test_a_probe_that_answers_nothing_is_replaced_at_the_next_question() -> None:
+    # Orphaned (librdkafka #5301) or not, a probe that found nothing is not asked again.
+    probe = FirstOffset(KafkaSettings(bootstrap_servers="127.0.0.1:1"), timeout_s=0.3)
+    assert probe(VIEW, 5) is None
+    assert probe.replaced == 1 and probe._consumer is None
+    assert probe(VIEW, 5) is None
+    assert probe.replaced == 2
+    probe.close()
