@@ -177,11 +177,12 @@ def start(paths: BrokerPaths, settings: StackSettings) -> ProcessRef:
             start_new_session=True,
         )
     ref = ProcessRef.of(proc.pid)
-    wait_ready(ref, settings, console)
+    wait_ready(ref, settings, paths)
     return ref
 
 
-def wait_ready(ref: ProcessRef, settings: StackSettings, console: Path) -> None:
+def wait_ready(ref: ProcessRef, settings: StackSettings, paths: BrokerPaths) -> None:
+    console = paths.logs / "console.log"
     deadline = time.monotonic() + settings.startup_timeout_s
     config = {"bootstrap.servers": settings.kafka_bootstrap}
     while True:
@@ -199,8 +200,22 @@ def wait_ready(ref: ProcessRef, settings: StackSettings, console: Path) -> None:
                 raise StackError(
                     f"the Kafka broker did not answer on {settings.kafka_bootstrap} within "
                     f"{settings.startup_timeout_s:g} s; see {paths_hint(console)}"
+                    + _many_partitions_hint(paths.data)
                 ) from None
             time.sleep(0.5)
+
+
+def _many_partitions_hint(data: Path, many: int = 1000) -> str:
+    """A broker loads every partition before it answers: with thousands (topics that tests
+    and benchmarks left behind), that takes minutes."""
+    partitions = sum(1 for _ in data.glob("*-[0-9]*")) if data.is_dir() else 0
+    if partitions < many:
+        return ""
+    return (
+        f". It holds {partitions} partition folders, which it loads before it answers: "
+        "raise NEARLINE_STARTUP_TIMEOUT_S, or start afresh with `nearline dev down --wipe` "
+        "(this deletes every topic)"
+    )
 
 
 def paths_hint(console: Path) -> str:

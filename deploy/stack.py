@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import shutil
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ def _kafka_up(settings: StackSettings, state: dict[str, Any], log: Log) -> bool:
     paths = BrokerPaths(settings.state_dir / "kafka")
     ref = _ref(state.get("kafka"))
     if ref is not None and ref.alive():
-        broker.wait_ready(ref, settings, paths.logs / "console.log")
+        broker.wait_ready(ref, settings, paths)
         log(f"kafka      already running (pid {ref.pid}) on {settings.kafka_bootstrap}")
         return False
     broker.check_ports(settings)
@@ -120,9 +121,17 @@ def up(
 
 
 def down(
-    settings: StackSettings, *, services: tuple[str, ...] = ("kafka", "postgres"), log: Log = print
+    settings: StackSettings,
+    *,
+    services: tuple[str, ...] = ("kafka", "postgres"),
+    wipe: bool = False,
+    log: Log = print,
 ) -> list[str]:
-    """Stop exactly the processes that `up` recorded; return the names stopped."""
+    """Stop exactly the processes that `up` recorded; return the names stopped.
+
+    ``wipe`` then deletes the services' data (every topic; the PostgreSQL cluster and its
+    password), so that the next `up` starts afresh. The broker's jars are kept.
+    """
     store = StackState(settings.state_dir)
     stopped = []
     with store.locked():
@@ -139,10 +148,30 @@ def down(
                 log(f"{name:<10} stopped (pid {ref.pid})")
             for key in ("pid", "started"):
                 state[name].pop(key, None)
+        if wipe:
+            _wipe(settings, state, services, log)
         store.save(state)
     if not stopped:
         log("nothing of ours was running")
     return stopped
+
+
+def _wipe(
+    settings: StackSettings, state: dict[str, Any], services: tuple[str, ...], log: Log
+) -> None:
+    """Delete the stopped services' data (see :func:`down`)."""
+    if "kafka" in services:
+        data = BrokerPaths(settings.state_dir / "kafka").data
+        if data.exists():
+            partitions = sum(1 for _ in data.glob("*-[0-9]*"))
+            shutil.rmtree(data)
+            log(f"kafka      data removed ({partitions} partition folders); jars kept")
+    if "postgres" in services:
+        record = state.pop("postgres", None) or {}
+        root = Path(record.get("root") or database.cluster_root(settings.state_dir))
+        if root.exists():
+            shutil.rmtree(root)
+            log(f"postgres   cluster removed ({root})")
 
 
 def status(settings: StackSettings) -> list[str]:

@@ -49,11 +49,17 @@ def dev_fetch() -> None:
 
 
 @app.command("down")
-def dev_down() -> None:
+def dev_down(
+    wipe: bool = typer.Option(
+        False,
+        "--wipe",
+        help="Then delete their data (every topic, the PostgreSQL cluster); the jars stay.",
+    ),
+) -> None:
     """Stop exactly the processes `nearline dev up` started."""
     from deploy import stack
 
-    stack.down(_stack_settings(), log=_err)
+    stack.down(_stack_settings(), wipe=wipe, log=_err)
 
 
 @app.command("status")

@@ -217,3 +217,20 @@ def test_unreachable_maven_is_one_clear_line(tmp_path: Path) -> None:
         )
     )
     assert "Maven could not fetch the Kafka jars" in line
+
+
+def test_a_slow_start_with_thousands_of_partitions_says_how_to_start_afresh(
+    tmp_path: Path,
+) -> None:
+    from deploy.broker import _many_partitions_hint
+
+    data = tmp_path / "data"
+    for n in range(999):
+        (data / f"t{n // 3}-{n % 3}").mkdir(parents=True)
+    (data / "meta.properties").write_text("")
+    assert _many_partitions_hint(data) == ""
+    (data / "__cluster_metadata-0").mkdir()
+    hint = _many_partitions_hint(data)
+    assert "1000 partition folders" in hint and "nearline dev down --wipe" in hint
+    assert "NEARLINE_STARTUP_TIMEOUT_S" in hint
+    assert _many_partitions_hint(tmp_path / "absent") == ""
