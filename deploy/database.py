@@ -181,6 +181,20 @@ def start(paths: PgPaths, port: int, timeout: float) -> ProcessRef:
     return ProcessRef.of(pid)
 
 
+def server_pid(paths: PgPaths) -> int | None:
+    """The pid of a PostgreSQL server running on this cluster, recorded or not; None if none.
+
+    ``postmaster.pid`` outlives a crash, so its pid counts only if a ``postgres`` process
+    has it now.
+    """
+    try:
+        pid = int((paths.data / "postmaster.pid").read_text().split()[0])
+        command = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if command.startswith("postgres") else None
+
+
 def create_database(url_without_db: str, timeout: float) -> None:
     """Create the ``nearline`` database if it does not exist yet."""
     import psycopg2

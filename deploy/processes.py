@@ -91,12 +91,16 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
 # though none is bound yet.
 _handed_out: set[int] = set()
 _LOWEST = 10000  # below this are the registered services' ports
+# The dev stack's default ports (deploy.settings, deploy.database): a test's server there
+# would keep a developer's stopped stack from starting again.
+_DEV_STACK = frozenset({19092, 19093, 15432})
 
 
 def ephemeral_range() -> tuple[int, int]:
     """The kernel's range of local ports for outgoing connections (and for ``bind`` to 0)."""
     try:
-        low, high = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            low, high = handle.read().split()
         return int(low), int(high)
     except (OSError, ValueError):
         return 32768, 60999  # Linux's default
@@ -111,17 +115,22 @@ def free_port(preferred: int | None = None) -> int:
     broker started just before held it.
     """
     if preferred is not None and port_free(preferred):
+        _handed_out.add(preferred)
         return preferred
     low, high = ephemeral_range()
-    pool = [p for p in range(_LOWEST, 65536) if not low <= p <= high and p not in _handed_out]
+    taken = _handed_out | _DEV_STACK
+    pool = [p for p in range(_LOWEST, 65536) if not low <= p <= high and p not in taken]
     for port in random.sample(pool, min(len(pool), 200)):
         if port_free(port):
             _handed_out.add(port)
             return port
-    # No room outside the ephemeral range (or all of it taken): the kernel's choice.
+    # No room outside the ephemeral range (a machine whose range covers nearly every port),
+    # or all we tried were taken: the kernel's choice, with the risk above.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        port = int(sock.getsockname()[1])
+    _handed_out.add(port)
+    return port
 
 
 def tail(path: str | os.PathLike[str], lines: int = 20) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from deploy import broker, database
 from deploy.broker import BrokerPaths
 from deploy.database import PgPaths
-from deploy.processes import ProcessRef
+from deploy.processes import ProcessRef, port_free
 from deploy.settings import StackSettings
 from deploy.state import StackState
 from schemas.connectivity import broker_metadata, database_version
@@ -148,9 +148,11 @@ def down(
                 log(f"{name:<10} stopped (pid {ref.pid})")
             for key in ("pid", "started"):
                 state[name].pop(key, None)
-        if wipe:
-            _wipe(settings, state, services, log)
-        store.save(state)
+        try:
+            if wipe:
+                _wipe(settings, state, services, log)
+        finally:
+            store.save(state)
     if not stopped:
         log("nothing of ours was running")
     return stopped
@@ -159,19 +161,35 @@ def down(
 def _wipe(
     settings: StackSettings, state: dict[str, Any], services: tuple[str, ...], log: Log
 ) -> None:
-    """Delete the stopped services' data (see :func:`down`)."""
-    if "kafka" in services:
-        data = BrokerPaths(settings.state_dir / "kafka").data
-        if data.exists():
-            partitions = sum(1 for _ in data.glob("*-[0-9]*"))
-            shutil.rmtree(data)
-            log(f"kafka      data removed ({partitions} partition folders); jars kept")
+    """Delete the stopped services' data (see :func:`down`), unless something still runs on
+    it: a broker or server that `up` did not record (one interrupted during its start-up
+    outlives the Ctrl-C) would go on with its files deleted under it."""
+    data = BrokerPaths(settings.state_dir / "kafka").data
+    record = state.get("postgres") or {}
+    root = Path(record.get("root") or database.cluster_root(settings.state_dir))
+    if "kafka" in services and data.exists():
+        for port in (settings.kafka_port, settings.kafka_controller_port):
+            if not port_free(port):
+                raise StackError(
+                    f"not wiping {data}: port {port} is in use, perhaps by a broker that "
+                    "`nearline dev up` started but did not record (interrupted during its "
+                    "start-up); stop it first"
+                )
     if "postgres" in services:
-        record = state.pop("postgres", None) or {}
-        root = Path(record.get("root") or database.cluster_root(settings.state_dir))
+        pid = database.server_pid(PgPaths(root))
+        if pid is not None:
+            raise StackError(
+                f"not wiping {root}: PostgreSQL (pid {pid}) still runs on it; stop it first"
+            )
+    if "kafka" in services and data.exists():
+        partitions = sum(1 for _ in data.glob("*-[0-9]*"))
+        shutil.rmtree(data)
+        log(f"kafka      data removed ({partitions} partition folders); jars kept")
+    if "postgres" in services:
         if root.exists():
             shutil.rmtree(root)
             log(f"postgres   cluster removed ({root})")
+        state.pop("postgres", None)
 
 
 def status(settings: StackSettings) -> list[str]:

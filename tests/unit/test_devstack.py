@@ -4,6 +4,7 @@ state record, process identity, and the one-line errors of the `nearline` comman
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from deploy import broker
+from deploy import broker, processes
 from deploy.processes import ProcessRef, ephemeral_range, free_port, port_free, start_time
 from deploy.settings import StackSettings
 from deploy.state import StackState
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, StackError
 from schemas.settings import DatabaseSettings, KafkaSettings, load, normalise_database_url
 
 NEARLINE = [sys.executable, "-m", "deploy.cli"]
@@ -133,14 +134,20 @@ def test_port_checks_see_a_listener() -> None:
         assert free_port(preferred=taken) != taken
 
 
-def test_free_ports_lie_outside_the_ephemeral_range_and_differ() -> None:
+def test_free_ports_lie_outside_the_ephemeral_range_and_differ(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # Inside the range, an outgoing connection could take the port before the server binds
     # it (a private stack's PostgreSQL once found its port held by a broker client).
     low, high = ephemeral_range()
     ports = [free_port() for _ in range(50)]
-    assert len(set(ports)) == len(ports)
     assert all(not low <= port <= high and port >= 10000 for port in ports)
     assert all(port_free(port) for port in ports)
+    assert not {19092, 19093, 15432} & set(ports)  # the dev stack's defaults
+    # None is bound yet, yet each call gives another, even when the draws are the same.
+    monkeypatch.setattr(processes.random, "sample", lambda pool, k: sorted(pool)[:k])
+    again = [free_port() for _ in range(5)]
+    assert len(set(again)) == 5
 
 
 def test_unreachable_broker_is_one_clear_line() -> None:
@@ -234,3 +241,51 @@ def test_a_slow_start_with_thousands_of_partitions_says_how_to_start_afresh(
     assert "1000 partition folders" in hint and "nearline dev down --wipe" in hint
     assert "NEARLINE_STARTUP_TIMEOUT_S" in hint
     assert _many_partitions_hint(tmp_path / "absent") == ""
+
+
+def test_wipe_refuses_while_a_broker_it_did_not_record_holds_the_port(tmp_path: Path) -> None:
+    from deploy import stack
+    from deploy.broker import BrokerPaths
+
+    data = BrokerPaths(tmp_path / "kafka").data
+    (data / "orders-0").mkdir(parents=True)
+    with socket.socket() as sock:  # a broker interrupted during `up`: running, unrecorded
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        settings = StackSettings(
+            state_dir=tmp_path,
+            kafka_port=sock.getsockname()[1],
+            kafka_controller_port=free_port(),
+            pg_port=free_port(),
+        )
+        with pytest.raises(StackError, match="not wiping .* port .* is in use"):
+            stack.down(settings, services=("kafka",), wipe=True, log=lambda line: None)
+    assert (data / "orders-0").is_dir()
+    lines: list[str] = []
+    stack.down(settings, services=("kafka",), wipe=True, log=lines.append)
+    assert not data.exists() and "data removed (1 partition folders)" in " ".join(lines)
+
+
+def test_wipe_refuses_while_postgres_runs_on_the_cluster(tmp_path: Path) -> None:
+    from deploy import stack
+    from deploy.database import PgPaths, server_pid
+
+    paths = PgPaths(tmp_path / "pg")
+    paths.data.mkdir(parents=True)
+    fake = tmp_path / "postgres"  # a process whose name is postgres
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", fake)
+    proc = subprocess.Popen([str(fake), "60"])
+    try:
+        (paths.data / "postmaster.pid").write_text(f"{proc.pid}\n{paths.data}\n")
+        StackState(tmp_path).save({"postgres": {"root": str(paths.root), "password": "x"}})
+        settings = StackSettings(state_dir=tmp_path, kafka_port=free_port(), pg_port=free_port())
+        assert server_pid(paths) == proc.pid
+        with pytest.raises(StackError, match=f"PostgreSQL \\(pid {proc.pid}\\) still runs"):
+            stack.down(settings, services=("postgres",), wipe=True, log=lambda line: None)
+        assert paths.data.is_dir() and "postgres" in StackState(tmp_path).load()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert server_pid(paths) is None  # a stale postmaster.pid, as after a crash
+    stack.down(settings, services=("postgres",), wipe=True, log=lambda line: None)
+    assert not paths.root.exists() and "postgres" not in StackState(tmp_path).load()
