@@ -4,14 +4,19 @@ Where the services come from, in order:
 1. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL``, if set;
 2. testcontainers, if a Docker daemon answers a ping (a ``docker`` binary alone is not enough);
 3. otherwise the local stack, started exactly as ``nearline dev up`` starts it, and stopped at
-   the end of the session only if this session started it.
+   the end of the session only if this session started it (the topics it created deleted
+   first).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -38,19 +43,56 @@ def docker_available() -> bool:
 
 def _local_stack(service: str, request: pytest.FixtureRequest) -> str:
     from deploy import stack
+    from deploy.broker import BrokerPaths
     from deploy.settings import StackSettings
 
     settings = StackSettings()
     endpoints = stack.up(
         settings, kafka=service == "kafka", postgres=service == "postgres", log=lambda line: None
     )
+    value = endpoints.kafka_bootstrap if service == "kafka" else endpoints.database_url
+    assert value is not None
     if service in endpoints.started:
         request.addfinalizer(
             lambda: stack.down(settings, services=(service,), log=lambda line: None)
         )
-    value = endpoints.kafka_bootstrap if service == "kafka" else endpoints.database_url
-    assert value is not None
+        if service == "kafka":  # finalizers run last first: this one before the stop
+            data = BrokerPaths(settings.state_dir / "kafka").data
+            request.addfinalizer(partial(_delete_new_topics, value, _topics(value), data))
     return value
+
+
+def _topics(bootstrap: str) -> set[str]:
+    from confluent_kafka.admin import AdminClient
+
+    return set(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics)
+
+
+def _delete_new_topics(bootstrap: str, before: set[str], data: Path) -> None:
+    """Delete the topics created since the session started the broker (a run makes about
+    140, with 560 partitions; a broker with thousands starts slowly), Kafka's own aside,
+    and wait until their logs in ``data`` are gone. Best effort: a topic left behind is
+    harmless, so nothing here fails the session."""
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        new = sorted(t for t in _topics(bootstrap) - before if not t.startswith("__"))
+        if not new:
+            return
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the futures need it
+        for future in admin.delete_topics(new, operation_timeout=60).values():
+            future.exception(timeout=90)
+        # The controller has deleted them; the broker sets their logs aside (renamed, to be
+        # removed later) when its own metadata drops them. Stopped before that, it keeps
+        # them as they were, and loads them at every start.
+        deadline = time.monotonic() + 30
+        while _topics(bootstrap) & set(new) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Then removes them after file.delete.delay.ms (deploy/kafka/server.properties).
+        while any(data.glob("*-delete")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    except Exception as exc:  # the broker may be gone: the session's result stands
+        warnings.warn(f"could not delete the session's topics: {exc}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
