@@ -179,6 +179,13 @@ class Continuity:
             # over a hole): the first copy is in the agent's hands, or below the committed
             # offset. Applying it again would only count a duplicate.
             self.again += 1
+            if self.again <= 100:  # a few per run so far: each one said, for the record
+                log.info(
+                    "%s[%d]: offset %d handed again (next expected: %d); dropped",
+                    *tp,
+                    offset,
+                    expected,
+                )
             return False
         hole = self._holes.get(tp)
         if offset == expected:

@@ -71,8 +71,17 @@ class Progress:
             f"{committed}; waiting: {len(p.pending) + len(p.ready)} bursts open, "
             f"{r.output.in_flight} writes in flight, "
             f"{self.order.waiting()} events to acknowledge{held}"
-            f"{self._skips()}"
+            f"{self._skips()}{self._holds()}"
         )
+
+    def _holds(self) -> str:
+        """Event partitions whose commit Faust holds back (see streams.transport), if any."""
+        holds = getattr(self.runtime.app.consumer, "commit_holds", None)
+        found = holds(self.topics) if holds is not None else []
+        if not found:
+            return ""
+        more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+        return f"; commits held: {', '.join(found[:3])}{more}"
 
     def _skips(self) -> str:
         """What was done about messages Faust skipped (see streams.transport), if any."""

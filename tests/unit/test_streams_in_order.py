@@ -134,3 +134,31 @@ def test_the_progress_line_says_what_each_stage_did_and_what_waits() -> None:
             "for it), 2 gaps without messages, 5 messages handed twice dropped"
         )
     )
+
+
+def test_the_progress_line_names_commits_faust_holds_back() -> None:
+    clock = Clock()
+    monitor = SimpleNamespace(tp_read_offsets={}, tp_committed_offsets={})
+    asked: list[list[str]] = []
+
+    def holds(topics: list[str]) -> list[str]:
+        asked.append(topics)
+        return [f"t.events.view[{n}] committed to 40, 3 acknowledged from 42" for n in range(5)]
+
+    runtime = SimpleNamespace(
+        app=SimpleNamespace(
+            monitor=monitor, consumer=SimpleNamespace(refused_acks=0, commit_holds=holds)
+        ),
+        catalogue=SimpleNamespace(event_topics=[SimpleNamespace(name="t.events.view")]),
+        processor=FakeProcessor(),
+        letters=SimpleNamespace(posted=0),
+        output=SimpleNamespace(in_flight=0),
+        continuity=SimpleNamespace(refetched=0, gaps=0, dropped=0, again=0),
+    )
+    line = Progress(runtime, InOrder(clock), clock).line()
+    assert asked == [["t.events.view"]]
+    assert line.endswith(
+        "; commits held: t.events.view[0] committed to 40, 3 acknowledged from 42, "
+        "t.events.view[1] committed to 40, 3 acknowledged from 42, "
+        "t.events.view[2] committed to 40, 3 acknowledged from 42 and 2 more"
+    )

@@ -110,3 +110,16 @@ def test_a_partition_sought_back_reads_as_its_pin_until_unpinned() -> None:
     assert get(CLICK) is None and CLICK not in reads
     consumer.unpin(VIEW)
     assert get(VIEW) == 2500
+
+
+def test_a_commit_faust_holds_back_is_named_with_where_it_waits() -> None:
+    consumer, _ = make_consumer({VIEW: 40, CLICK: 7, BROWSE: 5})
+    asyncio.run(consumer.perform_seek())  # committed (next to read): view 40, click 7, browse 5
+    consumer._acked[VIEW].extend([42, 43, 44])  # 40 and 41 never acknowledged: held
+    consumer._acked[CLICK].extend([8, 9])  # 7 missing: Faust lets one offset through
+    consumer._acked[BROWSE].extend([5, 6])  # consecutive from the committed offset
+    holds = consumer.commit_holds({VIEW.topic, CLICK.topic, BROWSE.topic})
+    assert holds == [f"{VIEW.topic}[{VIEW.partition}] committed to 40, 3 acknowledged from 42"]
+    # The hold is real: Faust's own search commits nothing of that partition.
+    assert consumer._new_offset(VIEW) is None and consumer._new_offset(BROWSE) == 7
+    assert consumer.commit_holds({CLICK.topic}) == []
