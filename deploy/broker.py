@@ -205,10 +205,15 @@ def wait_ready(ref: ProcessRef, settings: StackSettings, paths: BrokerPaths) -> 
             time.sleep(0.5)
 
 
+def partition_folders(data: Path) -> int:
+    """How many partition logs (``topic-N``, live or set aside) the data folder holds."""
+    return sum(1 for _ in data.glob("*-[0-9]*")) if data.is_dir() else 0
+
+
 def _many_partitions_hint(data: Path, many: int = 1000) -> str:
     """A broker loads every partition before it answers: with thousands (topics that tests
     and benchmarks left behind), that takes minutes."""
-    partitions = sum(1 for _ in data.glob("*-[0-9]*")) if data.is_dir() else 0
+    partitions = partition_folders(data)
     if partitions < many:
         return ""
     return (

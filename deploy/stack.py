@@ -182,7 +182,7 @@ def _wipe(
                 f"not wiping {root}: PostgreSQL (pid {pid}) still runs on it; stop it first"
             )
     if "kafka" in services and data.exists():
-        partitions = sum(1 for _ in data.glob("*-[0-9]*"))
+        partitions = broker.partition_folders(data)
         shutil.rmtree(data)
         log(f"kafka      data removed ({partitions} partition folders); jars kept")
     if "postgres" in services:

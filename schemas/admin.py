@@ -62,6 +62,17 @@ def wait_until_listed(admin: AdminClient, names: list[str], timeout: float = 30.
         time.sleep(0.1)
 
 
+def wait_until_unlisted(admin: AdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """Wait until the cluster's metadata lists none of ``names``: DeleteTopics returns once
+    the controller has deleted them, and a broker sets their logs aside only when its own
+    metadata drops them (stopped before that, it keeps the logs and loads them again)."""
+    deadline = time.monotonic() + timeout
+    while set(names) & set(admin.list_topics(timeout=timeout).topics):
+        if time.monotonic() > deadline:
+            raise NearlineError(f"topics still listed after {timeout:g} s")
+        time.sleep(0.1)
+
+
 def ensure_topics(
     kafka: KafkaSettings,
     catalogue: Catalogue | Sequence[Topic],

@@ -11,6 +11,7 @@ Where the services come from, in order:
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 import warnings
@@ -75,24 +76,32 @@ def _delete_new_topics(bootstrap: str, before: set[str], data: Path) -> None:
     harmless, so nothing here fails the session."""
     from confluent_kafka.admin import AdminClient
 
+    from schemas.admin import wait_until_unlisted
+
     try:
-        new = sorted(t for t in _topics(bootstrap) - before if not t.startswith("__"))
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the futures need it
+        listed = set(admin.list_topics(timeout=30).topics)
+        new = sorted(t for t in listed - before if not t.startswith("__"))
         if not new:
             return
-        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept: the futures need it
         for future in admin.delete_topics(new, operation_timeout=60).values():
             future.exception(timeout=90)
-        # The controller has deleted them; the broker sets their logs aside (renamed, to be
-        # removed later) when its own metadata drops them. Stopped before that, it keeps
-        # them as they were, and loads them at every start.
+        wait_until_unlisted(admin, new)
+        # Just after that, the broker sets their logs aside (renamed), and removes them
+        # after log.segment.delete.delay.ms (deploy/kafka/server.properties).
         deadline = time.monotonic() + 30
-        while _topics(bootstrap) & set(new) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        # Then removes them after file.delete.delay.ms (deploy/kafka/server.properties).
-        while any(data.glob("*-delete")) and time.monotonic() < deadline:
+        while _logs_of(data, new) and time.monotonic() < deadline:
             time.sleep(0.2)
     except Exception as exc:  # the broker may be gone: the session's result stands
         warnings.warn(f"could not delete the session's topics: {exc}", stacklevel=1)
+
+
+def _logs_of(data: Path, topics: list[str]) -> bool:
+    """Whether ``data`` still holds a log of ``topics``: ``topic-N``, or set aside for
+    deletion as ``topic-N.<id>-delete``."""
+    names = set(topics)
+    logs = (re.fullmatch(r"(.+)-\d+(?:\.[0-9a-f]+-delete)?", p.name) for p in data.iterdir())
+    return any(log is not None and log[1] in names for log in logs)
 
 
 @pytest.fixture(scope="session")
